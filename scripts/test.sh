@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set-up, build and every test: gcc (-Werror) build + ctest, clang build with
+# AddressSanitizer and UndefinedBehaviorSanitizer + ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+echo "== gcc release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
+cmake --build build
+ctest --test-dir build --output-on-failure -j "$jobs"
+echo "== clang build with ASan+UBSan and tests"
+cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DNESTMMU_SANITIZE=ON >/dev/null
+cmake --build build-san
+ctest --test-dir build-san --output-on-failure -j "$jobs"
