@@ -38,6 +38,7 @@ struct pt_level {
 	uint8_t index_bits;  /* index width (10 for 32-bit paging, 2 for the PAE PDPT, else 9) */
 	bool large_ok;       /* PS=1 makes the entry a leaf mapping 2^shift bytes */
 	bool has_accessed;   /* the entry has an accessed flag the walker sets */
+	bool no_rights;      /* the entry has no R/W, U/S, XD (PAE PDPTE): it grants all */
 	uint64_t rsvd_table; /* reserved bits when the entry references a table */
 	uint64_t rsvd_large; /* reserved bits when the entry maps a large page */
 	uint64_t rsvd_page;  /* level 1 only: reserved bits of a 4 KiB leaf */

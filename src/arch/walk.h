@@ -64,9 +64,10 @@ void walk_trace_add(struct walk_trace *t, const struct walk_step *s);
 
 /*
  * Paging-structure cache hook (optional). lookup() returns the deepest
- * cached non-leaf level for `addr`: the walk resumes at *level with the
- * table at *table (format's physical space) and the rights ANDed so far.
- * fill() is called for each non-leaf entry read with A set.
+ * cached level for `addr`: the walk resumes by reading level *level of the
+ * table at *table (format's physical space) with *rights ANDed so far.
+ * fill(addr, level, table, rights) records the same triple; walk_fill_cache()
+ * calls it for every non-leaf entry of a successful access.
  */
 struct walk_cache {
 	bool (*lookup)(void *ctx, uint64_t addr, unsigned *level, uint64_t *table, unsigned *rights);
@@ -101,6 +102,7 @@ struct walk_entry {
 	uint64_t hpa;   /* host-physical address of the entry, 0 if a register */
 	uint64_t val;
 	bool in_reg;    /* PAE PDPTE register: no memory, no A flag */
+	unsigned rights;/* rights ANDed from the top down to this entry */
 };
 
 struct walk_out {
@@ -111,6 +113,7 @@ struct walk_out {
 	uint64_t page_size;
 	unsigned pkey;      /* protection key of the leaf (fmt->pke) */
 	unsigned refs;      /* paging-structure entries read from memory */
+	unsigned ad_writes; /* entries written by walk_set_ad() */
 	struct walk_entry ent[PT_MAX_LEVELS + 1]; /* [level], valid for levels walked */
 	unsigned top;       /* the first level read in this walk (lower than the root when cached) */
 };
@@ -128,5 +131,8 @@ enum walk_status walk_tables(const struct walk_req *req, struct walk_out *out);
  * changed under the walk (the caller walks again).
  */
 enum walk_status walk_set_ad(const struct walk_req *req, struct walk_out *out, bool dirty);
+
+/* Records the non-leaf entries of a successful walk in req->cache. */
+void walk_fill_cache(const struct walk_req *req, const struct walk_out *out);
 
 #endif

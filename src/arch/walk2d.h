@@ -113,6 +113,18 @@ void hw_translate(const struct hw_mmu *m, uint64_t la, enum access_type type, bo
 		  struct xlate_result *r, struct walk_trace *trace);
 
 /*
+ * The x86 access-rights rules (SDM 4.6, 4.6.2): given the rights ANDed over
+ * a successful guest walk and the leaf's protection key, 0 if the access is
+ * allowed, else the #PF error code (P set, with W/U/I-D/PK). Shared by the
+ * walker and the TLB's hit path.
+ */
+uint32_t x86_access_fault(const struct cpu_regs *regs, const struct pt_format *fmt,
+			  unsigned rights, unsigned pkey, enum access_type type, bool implicit);
+
+/* The W, U and I/D bits of a #PF error code for an access (SDM 4.7). */
+uint32_t x86_pfec_access_bits(const struct cpu_regs *regs, enum access_type type, bool implicit);
+
+/*
  * A nested translation on its own (gpa -> hpa), as for the final address
  * of an access with guest paging off: used by tests and the nested TLB.
  */
