@@ -160,6 +160,9 @@ static struct nested_access nested_access_for(const struct walk2d *w, enum tr_ki
 		na.write = w->m->cfg.nested == NESTED_NPT || ept_ad(w->m);
 		break;
 	case TR_TABLE_WRITE:
+		/* The A/D update is a locked read-modify-write: reported as a
+		 * read and a write (as kvm-unit-tests' EPT paddr tests observe). */
+		na.read = true;
 		na.write = true;
 		break;
 	case TR_FINAL:

@@ -47,7 +47,7 @@ static int hm_grow(struct hostmem *hm)
 	size_t n = hm->nslots * 2;
 	struct hm_slot *old = hm->slots;
 	size_t oldn = hm->nslots;
-	struct hm_slot *s = malloc(n * sizeof(*s));
+	struct hm_slot *s = calloc(n, sizeof(*s));
 
 	if (!s)
 		return -1;
@@ -71,7 +71,7 @@ struct hostmem *hostmem_create(uint64_t limit)
 		return NULL;
 	hm->limit = limit;
 	hm->nslots = 64;
-	hm->slots = malloc(hm->nslots * sizeof(*hm->slots));
+	hm->slots = calloc(hm->nslots, sizeof(*hm->slots));
 	if (!hm->slots) {
 		free(hm);
 		return NULL;
