@@ -17,11 +17,24 @@ struct hm_slot {
 	uint64_t *words;   /* 512 words */
 };
 
+/*
+ * A small direct-mapped cache of recently used pages in front of the hash
+ * table: a two-dimensional walk touches about ten distinct table pages, so
+ * repeated walks find them here without probing.
+ */
+#define HM_CACHE_SIZE 64u
+
+struct hm_cache_ent {
+	uint64_t pfn;      /* HM_EMPTY if invalid */
+	uint64_t *words;
+};
+
 struct hostmem {
 	uint64_t limit;
 	struct hm_slot *slots;
 	size_t nslots;     /* power of two */
 	size_t used;
+	struct hm_cache_ent cache[HM_CACHE_SIZE];
 };
 
 static size_t hm_hash(uint64_t pfn, size_t nslots)
@@ -78,6 +91,8 @@ struct hostmem *hostmem_create(uint64_t limit)
 	}
 	for (size_t i = 0; i < hm->nslots; i++)
 		hm->slots[i].pfn = HM_EMPTY;
+	for (size_t i = 0; i < HM_CACHE_SIZE; i++)
+		hm->cache[i].pfn = HM_EMPTY;
 	return hm;
 }
 
@@ -110,6 +125,11 @@ static bool hm_valid(const struct hostmem *hm, uint64_t pa, unsigned size)
 static uint64_t *hm_word(struct hostmem *hm, uint64_t pa, bool create)
 {
 	uint64_t pfn = pa / HM_PAGE_SIZE;
+	struct hm_cache_ent *c = &hm->cache[pfn % HM_CACHE_SIZE];
+
+	if (c->pfn == pfn)
+		return &c->words[(pa % HM_PAGE_SIZE) / 8];
+
 	struct hm_slot *s = hm_find(hm, pfn);
 
 	if (s->pfn == HM_EMPTY) {
@@ -127,6 +147,9 @@ static uint64_t *hm_word(struct hostmem *hm, uint64_t pa, bool create)
 		s->pfn = pfn;
 		hm->used++;
 	}
+	/* Page buffers never move (only slots do), so caching the pointer is safe. */
+	c->pfn = pfn;
+	c->words = s->words;
 	return &s->words[(pa % HM_PAGE_SIZE) / 8];
 }
 
@@ -168,7 +191,7 @@ static uint64_t hm_mask(unsigned size)
 static enum pmem_status hm_port_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
 {
 	struct hostmem *hm = ctx;
-	uint64_t w;
+	uint64_t w = 0;
 
 	if (!hm_valid(hm, pa, size))
 		return PMEM_OUTSIDE;
