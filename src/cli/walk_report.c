@@ -4,7 +4,10 @@
 #include "cli/walk_report.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cli/util.h"
 
 #include "arch/x86.h"
 
@@ -372,10 +375,72 @@ static void print_setup(FILE *out, const struct walk_run *run)
 		s->implicit ? " (implicit supervisor access)" : "");
 }
 
+enum { C_NUM, C_DIM, C_LEVEL, C_FOR, C_TABLE, C_IDX, C_EHPA, C_VALUE, C_CHECK, N_COLS };
+
+struct step_row {
+	char c[N_COLS - 1][48];
+	char check[200]; /* the last column, C_CHECK */
+};
+
+static char *cell(struct step_row *r, unsigned c)
+{
+	return c == C_CHECK ? r->check : r->c[c];
+}
+
+/* The cells of one step's row. */
+static void step_cells(const struct walk_run *run, unsigned i, struct step_row *row)
+{
+	const struct walk_step *st = &run->trace->steps[i];
+	const struct pt_format *f = step_fmt(run, st);
+	const char *space = st->dim ? "hpa" : (run->s->cfg.nested == NESTED_NONE ? "pa" : "gpa");
+	char flags[96];
+
+	memset(row, 0, sizeof(*row));
+	snprintf(row->c[C_NUM], sizeof(row->c[C_NUM]), "%u", i + 1);
+	snprintf(row->c[C_DIM], sizeof(row->c[C_DIM]), "%s", st->dim ? "nested" : "guest");
+	level_name(row->c[C_LEVEL], sizeof(row->c[C_LEVEL]), run, st);
+	snprintf(row->c[C_FOR], sizeof(row->c[C_FOR]), "%s 0x%" PRIx64, st->dim ? "gpa" : "la",
+		 st->addr);
+	flags[0] = '\0';
+	switch (st->kind) {
+	case STEP_READ:
+	case STEP_AD_UPDATE: {
+		unsigned ix = pt_index(f, st->level, st->addr);
+
+		snprintf(row->c[C_TABLE], sizeof(row->c[C_TABLE]), "%s 0x%" PRIx64, space,
+			 st->entry_addr - (uint64_t)ix * f->entry_size);
+		snprintf(row->c[C_IDX], sizeof(row->c[C_IDX]), "%u", ix);
+		snprintf(row->c[C_EHPA], sizeof(row->c[C_EHPA]), "0x%" PRIx64, st->entry_hpa);
+		entry_flags(flags, sizeof(flags), f, st->level, st->value);
+		break;
+	}
+	case STEP_PDPTE_REG:
+		snprintf(row->c[C_TABLE], sizeof(row->c[C_TABLE]), "PDPTE registers");
+		snprintf(row->c[C_IDX], sizeof(row->c[C_IDX]), "%u", pt_index(f, st->level, st->addr));
+		snprintf(row->c[C_EHPA], sizeof(row->c[C_EHPA]), "(register)");
+		entry_flags(flags, sizeof(flags), f, st->level, st->value);
+		break;
+	case STEP_CACHED:
+		snprintf(row->c[C_TABLE], sizeof(row->c[C_TABLE]), "(cached)");
+		break;
+	}
+	if (st->kind == STEP_CACHED)
+		snprintf(row->c[C_VALUE], sizeof(row->c[C_VALUE]), "-");
+	else
+		snprintf(row->c[C_VALUE], sizeof(row->c[C_VALUE]), "0x%016" PRIx64, st->value);
+	snprintf(row->check, sizeof(row->check), "%s%s%s%s",
+		 st->kind == STEP_AD_UPDATE ? "A/D write: " : "", flags,
+		 st->note ? "; " : "", st->note ? st->note : "");
+}
+
 static void print_steps(FILE *out, const struct walk_run *run)
 {
+	static const char *const head[N_COLS] = { "#", "dim", "level", "for", "table", "idx",
+						  "entry hpa", "value", "entry flags; check" };
 	const struct walk_trace *t = run->trace;
-	unsigned i, n = trace_count(t), reads[2] = { 0, 0 };
+	unsigned i, c, n = trace_count(t), reads[2] = { 0, 0 };
+	size_t width[N_COLS];
+	struct step_row *rows;
 
 	fprintf(out, "\nwalk      guest = the guest's tables (linear -> guest-physical)%s\n",
 		run->s->cfg.nested == NESTED_NONE ? ""
@@ -384,52 +449,28 @@ static void print_steps(FILE *out, const struct walk_run *run)
 		fprintf(out, "          (no paging-structure entry used)\n");
 		return;
 	}
-	fprintf(out, "  %3s  %-6s  %-9s  %-18s  %-22s  %-5s  %-14s  %-18s  %s\n", "#", "dim",
-		"level", "translating", "table", "index", "entry (hpa)", "value", "flags; check");
+	rows = cli_xrealloc(NULL, n * sizeof(*rows));
+	for (c = 0; c < N_COLS; c++)
+		width[c] = strlen(head[c]);
 	for (i = 0; i < n; i++) {
-		const struct walk_step *st = &t->steps[i];
-		const struct pt_format *f = step_fmt(run, st);
-		char name[32], xl[40], table[40], idx[12], ehpa[24], flags[96];
-		const char *space = st->dim ? "hpa" : (run->s->cfg.nested == NESTED_NONE ? "pa" : "gpa");
-
-		level_name(name, sizeof(name), run, st);
-		snprintf(xl, sizeof(xl), "%s 0x%" PRIx64,
-			 st->dim ? "gpa" : "la", st->addr);
-		table[0] = idx[0] = ehpa[0] = '\0';
-		flags[0] = '\0';
-		switch (st->kind) {
-		case STEP_READ:
-		case STEP_AD_UPDATE: {
-			unsigned ix = pt_index(f, st->level, st->addr);
-
-			snprintf(table, sizeof(table), "%s 0x%" PRIx64, space,
-				 st->entry_addr - (uint64_t)ix * f->entry_size);
-			snprintf(idx, sizeof(idx), "%u", ix);
-			snprintf(ehpa, sizeof(ehpa), "0x%" PRIx64, st->entry_hpa);
-			entry_flags(flags, sizeof(flags), f, st->level, st->value);
-			if (st->kind == STEP_READ)
-				reads[st->dim ? 1 : 0]++;
-			break;
-		}
-		case STEP_PDPTE_REG:
-			snprintf(table, sizeof(table), "PDPTE registers");
-			snprintf(idx, sizeof(idx), "%u", pt_index(f, st->level, st->addr));
-			snprintf(ehpa, sizeof(ehpa), "(register)");
-			entry_flags(flags, sizeof(flags), f, st->level, st->value);
-			break;
-		case STEP_CACHED:
-			snprintf(table, sizeof(table), "(paging-structure cache)");
-			break;
-		}
-		fprintf(out, "  %3u  %-6s  %-9s  %-18s  %-22s  %-5s  %-14s  ", i + 1,
-			st->dim ? "nested" : "guest", name, xl, table, idx, ehpa);
-		if (st->kind == STEP_CACHED)
-			fprintf(out, "%-18s  ", "-");
-		else
-			fprintf(out, "0x%016" PRIx64 "  ", st->value);
-		fprintf(out, "%s%s%s%s\n", st->kind == STEP_AD_UPDATE ? "A/D update -> " : "", flags,
-			st->note ? "; " : "", st->note ? st->note : "");
+		step_cells(run, i, &rows[i]);
+		for (c = 0; c < N_COLS; c++)
+			if (strlen(cell(&rows[i], c)) > width[c])
+				width[c] = strlen(cell(&rows[i], c));
+		if (t->steps[i].kind == STEP_READ)
+			reads[t->steps[i].dim ? 1 : 0]++;
 	}
+	fprintf(out, "  %*s", (int)width[C_NUM], head[C_NUM]);
+	for (c = 1; c < N_COLS; c++)
+		fprintf(out, "  %-*s", c + 1 < N_COLS ? (int)width[c] : 0, head[c]);
+	fprintf(out, "\n");
+	for (i = 0; i < n; i++) {
+		fprintf(out, "  %*s", (int)width[C_NUM], rows[i].c[C_NUM]);
+		for (c = 1; c < N_COLS; c++)
+			fprintf(out, "  %-*s", c + 1 < N_COLS ? (int)width[c] : 0, cell(&rows[i], c));
+		fprintf(out, "\n");
+	}
+	free(rows);
 	if (t->n > t->cap)
 		fprintf(out, "  ... trace truncated: %u steps recorded of %u\n", t->cap, t->n);
 	else if (run->s->cfg.nested != NESTED_NONE)
