@@ -1,0 +1,20 @@
+/*
+ * enums.h - the enumerations of cases, one function per family.
+ */
+#ifndef NESTMMU_CONF_ENUMS_H
+#define NESTMMU_CONF_ENUMS_H
+
+#include "conformance/runner.h"
+
+/* guest paging alone (nested none): every mode x vendor x flags x CPU state x access */
+void enum_guest(struct conf_runner *r);
+/* EPT (cpu intel): permissions, MBEC, misconfigurations, A/D, guest modes */
+void enum_ept(struct conf_runner *r);
+/* NPT (cpu amd): nested flags, reserved bits, PAE guests, A/D */
+void enum_npt(struct conf_runner *r);
+
+/* Is bit b an address bit of a guest entry at `level` (leaf or table) as built? */
+bool guest_addr_bit(enum paging_mode mode, unsigned level, bool leaf, unsigned maxphyaddr,
+		    unsigned b);
+
+#endif
