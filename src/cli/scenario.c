@@ -519,6 +519,7 @@ int scenario_finish(struct scenario *s, struct scn_error *err)
 {
 	uint64_t limit = scenario_mem_limit(s);
 	unsigned nl = s->key_line[K_NESTED];
+	enum paging_mode mode;
 	const char *why;
 	char lines[160];
 	size_t i;
@@ -575,6 +576,13 @@ int scenario_finish(struct scenario *s, struct scn_error *err)
 		register_lines(s, lines, sizeof(lines));
 		return fail(err, s->key_line[K_ACCESS], "this state cannot exist: %s%s", why, lines);
 	}
+
+	/* Outside IA-32e mode a linear address has 32 bits (SDM 3.3.6). */
+	mode = cpu_paging_mode(&s->cfg.cpu.regs);
+	if (mode != PAGING_4LEVEL && mode != PAGING_5LEVEL && (s->la >> 32))
+		return fail(err, s->key_line[K_ACCESS], "access: linear address 0x%" PRIx64 " has more "
+			    "than 32 bits, but the guest is not in IA-32e mode (paging mode: %s)",
+			    s->la, paging_mode_name(mode));
 	return 0;
 }
 

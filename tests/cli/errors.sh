@@ -111,6 +111,9 @@ ncr3 0x10000
 ncr4 0
 $A"
 
+bad la-beyond-32-bits 2 "more than 32 bits, but the guest is not in IA-32e mode" <<<"cr0 0x80000011
+access read 0x100000000"
+
 # a NUL byte in a line
 printf 'cr0 0\ncr3 1\0\n%s\n' "$A" >"$TMP/nul.scn"
 run_capture walk "$TMP/nul.scn"

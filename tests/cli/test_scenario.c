@@ -291,6 +291,9 @@ static void test_consistency_errors(void **state)
 	expect_error("cr0 0x11\nefer 0x500\n\naccess read 0\n", 4, "efer at 2");
 	expect_error("cr0 0x80000011\ncr4 0x1020\nefer 0x500\nguest_caps 1g\naccess read 0\n", 5,
 		     "this state cannot exist");
+	/* a linear address beyond 32 bits outside IA-32e mode */
+	expect_error("cr0 0x11\naccess read 0x100000000\n", 2, "not in IA-32e mode (paging mode: none)");
+	expect_error("cr0 0x80000011\ncr4 0x20\naccess read 0x100000000\n", 3, "paging mode: pae");
 }
 
 static void test_batch(void **state)
