@@ -59,15 +59,6 @@ static int unknown_command(const char *name)
 	return EXIT_USAGE;
 }
 
-int cmd_run(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "nestmmu run: not yet implemented (the simulator comes in a later "
-		"version; 'nestmmu walk' translates single accesses)\n");
-	return EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
 	const struct subcommand *sc;

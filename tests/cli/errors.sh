@@ -123,6 +123,10 @@ run_capture walk "$TMP/nul.scn"
 run_capture walk "$TMP/no-such-file.scn"
 [ "$RC" -eq 1 ] && grep -q "cannot open '.*no-such-file.scn'" <<<"$ERR" || fail "missing file: status $RC: $ERR"
 
+# a directory
+run_capture walk "$TMP"
+[ "$RC" -eq 1 ] && grep -qi "directory" <<<"$ERR" || fail "directory: status $RC: $ERR"
+
 # standard input is named <stdin>
 run_capture walk - <<<"cr0 0
 bogus"
