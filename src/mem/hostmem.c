@@ -147,7 +147,10 @@ static uint64_t *hm_word(struct hostmem *hm, uint64_t pa, bool create)
 		s->pfn = pfn;
 		hm->used++;
 	}
-	/* Page buffers never move (only slots do), so caching the pointer is safe. */
+	/*
+	 * Page buffers never move (only slots do), and hostmem_discard drops
+	 * the cache entry of a page it frees, so caching the pointer is safe.
+	 */
 	c->pfn = pfn;
 	c->words = s->words;
 	return &s->words[(pa % HM_PAGE_SIZE) / 8];
@@ -175,6 +178,55 @@ int hostmem_read64(const struct hostmem *hm, uint64_t pa, uint64_t *val)
 	w = hm_word((struct hostmem *)hm, pa, false);
 	*val = w ? *w : 0;
 	return 0;
+}
+
+bool hostmem_page_stored(const struct hostmem *hm, uint64_t pfn)
+{
+	return pfn != HM_EMPTY && hm_find(hm, pfn)->pfn == pfn;
+}
+
+/*
+ * Removal from the linear-probing table without tombstones (backward
+ * shift): after emptying slot i, each following entry up to the next empty
+ * slot moves back into the hole unless its home slot lies cyclically in
+ * (i, j], so that every entry stays reachable from its home slot.
+ */
+bool hostmem_discard(struct hostmem *hm, uint64_t pfn)
+{
+	size_t mask = hm->nslots - 1;
+	struct hm_cache_ent *c = &hm->cache[pfn % HM_CACHE_SIZE];
+	size_t i, j;
+	struct hm_slot *s;
+
+	if (pfn == HM_EMPTY)
+		return false;
+	s = hm_find(hm, pfn);
+	if (s->pfn != pfn)
+		return false;
+	if (c->pfn == pfn)
+		c->pfn = HM_EMPTY; /* the buffer is about to be freed */
+	free(s->words);
+	s->words = NULL;
+	s->pfn = HM_EMPTY;
+	hm->used--;
+	i = (size_t)(s - hm->slots);
+	for (j = (i + 1) & mask; hm->slots[j].pfn != HM_EMPTY; j = (j + 1) & mask) {
+		size_t h = hm_hash(hm->slots[j].pfn, hm->nslots);
+		bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+
+		if (stays)
+			continue;
+		hm->slots[i] = hm->slots[j];
+		hm->slots[j].pfn = HM_EMPTY;
+		hm->slots[j].words = NULL;
+		i = j;
+	}
+	return true;
+}
+
+size_t hostmem_meta_bytes(const struct hostmem *hm)
+{
+	return sizeof(*hm) + hm->nslots * sizeof(struct hm_slot) + hm->used * HM_PAGE_SIZE;
 }
 
 /* Little-endian: a 4-byte value at pa lives in the word at pa & ~7. */
