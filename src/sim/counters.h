@@ -20,9 +20,13 @@
  *    at that level did (l0 = bare metal / the host, l1, l2). Arrays indexed by
  *    a "hypervisor" level (sw_*, tdp_*, spt_*) count the software work of the
  *    hypervisor at that level (l0 or l1; l2 never is one).
+ *    Exits at l1 are always handled by L0 (exits.l1.reflected.* stay 0).
  *  - Page-table pages are counted by kind (enum cnt_pt); allocation and
  *    free are monotonic counters, pt_peak is a gauge (the highest number of
  *    live pages of the kind): use counters_pt_alloc()/counters_pt_free().
+ *    Shadow pages allocated/freed are pt_alloc/pt_free of shadow_l0/shadow_l1.
+ *  - docs/cost-model.md says which counters the cost model charges and
+ *    which only inform (their work being charged through other counters).
  */
 #ifndef NESTMMU_SIM_COUNTERS_H
 #define NESTMMU_SIM_COUNTERS_H
