@@ -131,165 +131,24 @@ const struct hw_caches *tlb_bind(struct tlb *t, const struct hw_mmu *m)
 	return &t->hooks;
 }
 
-/* ---- the nested rule on a hit ---- */
-
-/*
- * Does the nested dimension allow the final access of `type` to a page
- * with nested rights `rights`? TODO(walk2d): this is the rule of
- * walk2d.c's nested_allows() for TR_FINAL, which is static there. Export
- * it, e.g.
- *   bool hw_nested_final_allows(const struct hw_mmu *m, unsigned rights,
- *                               enum access_type type, bool user_la);
- * and call it here instead; until then this mirrors it and nothing more:
- * EPT needs R to read, W to write, X (XU for a user-mode linear address
- * with MBEC) to fetch (SDM Vol. 3C 29.3.3.2); NPT the same with U, every
- * nested access being a user access (APM 15.25.5).
- */
-static bool nested_final_allows(const struct hw_mmu *m, unsigned rights, enum access_type type,
-				bool user_la)
-{
-	unsigned need = 0;
-
-	if (m->cfg.nested == NESTED_NONE)
-		return true;
-	switch (type) {
-	case ACCESS_READ:
-		need = RIGHT_R;
-		break;
-	case ACCESS_WRITE:
-		need = RIGHT_W;
-		break;
-	case ACCESS_FETCH:
-		need = user_la ? RIGHT_XU : RIGHT_X;
-		break;
-	}
-	if (m->cfg.nested == NESTED_NPT)
-		need |= RIGHT_U;
-	return (rights & need) == need;
-}
-
 /* ---- what a successful walk established (for the fill) ---- */
 
-/*
- * xlate_result carries the addresses and the page size, not the rights,
- * protection key, G and D flags a TLB entry needs (SDM 4.10.2.2). They are
- * read back here, after the walk, without side effects and without
- * counting references: the guest tables are walked again read-only,
- * resuming from the PSC entries the walk has just filled and translating
- * table addresses through the nested TLB entries it has just used, so
- * every value is the one the walk used (and the leaf's D is as the walk
- * left it). TODO(walk2d): with xlate_result fields guest_rights,
- * nested_rights, pkey, guest_page_size, global, guest_dirty and
- * nested_dirty, this read-back goes away.
- */
-struct probe {
-	struct tlb *t;
-	const struct hw_mmu *m;
-	struct walk_cache npeek;
-};
-
-static bool gpeek_cb(void *ctx, uint64_t addr, unsigned *level, uint64_t *table, unsigned *rights)
+/* The TLB entry for a successful access: what xlate_result says the walk used. */
+static void fill_from_result(struct tlb_fill *f, uint64_t la, const struct xlate_result *r)
 {
-	return tlb_psc_find(ctx, 0, addr, level, table, rights, false);
-}
-
-static bool npeek_cb(void *ctx, uint64_t addr, unsigned *level, uint64_t *table, unsigned *rights)
-{
-	return tlb_psc_find(ctx, 1, addr, level, table, rights, false);
-}
-
-static void nofill_cb(void *ctx, uint64_t addr, unsigned level, uint64_t table, unsigned rights)
-{
-	(void)ctx;
-	(void)addr;
-	(void)level;
-	(void)table;
-	(void)rights;
-}
-
-static bool probe_nested(struct probe *p, uint64_t gpa, uint64_t *hpa, uint64_t *size,
-			 unsigned *rights, bool *dirty)
-{
-	const struct hw_mmu *m = p->m;
-	const struct tlb_entry *e = tlb_ntlb_find(p->t, gpa);
-	struct walk_req req = {
-		.fmt = &m->nested_fmt,
-		.root = m->nested_root,
-		.addr = gpa,
-		.mem = m->cfg.mem,
-		.cache = m->caches && m->caches->nested_psc ? &p->npeek : NULL,
-	};
-	struct walk_out out;
-
-	if (e) {
-		*hpa = e->out | (gpa & (e->size - 1));
-		*size = e->size;
-		*rights = e->nrights;
-		*dirty = e->ndirty;
-		return true;
-	}
-	if (walk_tables(&req, &out) != WALK_OK)
-		return false;
-	*hpa = out.out_addr;
-	*size = out.page_size;
-	*rights = out.rights;
-	*dirty = !m->nested_fmt.ad || (out.ent[out.level].val & pt_dirty_bit(&m->nested_fmt));
-	return true;
-}
-
-static bool probe_tr(void *ctx, uint64_t gpa, enum tr_kind kind, uint64_t *hpa)
-{
-	uint64_t size;
-	unsigned rights;
-	bool dirty;
-
-	(void)kind;
-	return probe_nested(ctx, gpa, hpa, &size, &rights, &dirty);
-}
-
-static bool probe_fill(struct tlb *t, const struct hw_mmu *m, uint64_t la,
-		       const struct xlate_result *r, struct tlb_fill *f)
-{
-	bool nested = m->cfg.nested != NESTED_NONE;
-	struct probe p = { .t = t, .m = m, .npeek = { npeek_cb, nofill_cb, t } };
-	struct walk_cache gpeek = { gpeek_cb, nofill_cb, t };
-	struct walk_req req = {
-		.fmt = &m->guest_fmt,
-		.root = m->guest_root,
-		.pdpte_regs = m->pdpte,
-		.addr = la,
-		.mem = m->cfg.mem,
-		.tr = nested ? probe_tr : NULL,
-		.tr_ctx = &p,
-		.cache = m->caches && m->caches->guest_psc ? &gpeek : NULL,
-	};
-	struct walk_out out;
-	uint64_t leaf;
-
-	if (walk_tables(&req, &out) != WALK_OK || out.out_addr != r->gpa)
-		return false;
-	leaf = out.ent[out.level].val;
 	*f = (struct tlb_fill){
 		.la = la,
 		.gpa = r->gpa,
 		.hpa = r->hpa,
 		.size = r->page_size,
-		.guest_size = out.page_size,
-		.grights = out.rights,
-		.nrights = RIGHT_ALL,
-		.pkey = out.pkey,
-		/* SDM 4.10.2.4: global if G = 1 in the leaf and CR4.PGE = 1 */
-		.global = (leaf & PTE_G) && (m->cfg.cpu.regs.cr4 & CR4_PGE),
-		.gdirty = leaf & PTE_D,
-		.ndirty = true,
+		.guest_size = r->guest_page_size,
+		.grights = r->guest_rights,
+		.nrights = r->nested_rights,
+		.pkey = r->pkey,
+		.global = r->global,
+		.gdirty = r->guest_dirty,
+		.ndirty = r->nested_dirty,
 	};
-	if (nested) {
-		uint64_t hpa, size;
-
-		if (!probe_nested(&p, r->gpa, &hpa, &size, &f->nrights, &f->ndirty) || hpa != r->hpa)
-			return false;
-	}
-	return true;
 }
 
 /* ---- the access ---- */
@@ -319,7 +178,7 @@ void tlb_access(struct tlb *t, const struct hw_mmu *m, uint64_t la, enum access_
 		if (e) {
 			if (x86_access_fault(&m->cfg.cpu.regs, &m->guest_fmt, e->grights, e->pkey,
 					     type, implicit) ||
-			    !nested_final_allows(m, e->nrights, type, e->grights & RIGHT_U)) {
+			    !hw_nested_allows(m, e->nrights, type, e->grights & RIGHT_U)) {
 				tlb_drop_entry(t, e, cls);
 				t->st.drop_rights++;
 			} else if (type == ACCESS_WRITE && (!e->gdirty || !e->ndirty)) {
@@ -346,8 +205,8 @@ void tlb_access(struct tlb *t, const struct hw_mmu *m, uint64_t la, enum access_
 		if (m->mode != PAGING_NONE) {
 			struct tlb_fill f;
 
-			if (probe_fill(t, &local, la, r, &f))
-				tlb_fill(t, &f);
+			fill_from_result(&f, la, r);
+			tlb_fill(t, &f);
 		}
 		return;
 	case XO_PAGE_FAULT:

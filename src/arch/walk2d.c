@@ -140,7 +140,9 @@ struct walk2d {
 	bool user_la;   /* guest U/S of the final translation (MBEC) */
 	struct table_xlat tbl[PT_MAX_LEVELS + 1];
 	unsigned ntbl;
-	uint64_t final_size;
+	uint64_t final_size;     /* the final nested translation: page size, */
+	unsigned final_rights;   /* rights, */
+	bool final_dirty;        /* and whether its leaf D is set */
 };
 
 static bool ept_ad(const struct hw_mmu *m)
@@ -174,7 +176,8 @@ static struct nested_access nested_access_for(const struct walk2d *w, enum tr_ki
 	return na;
 }
 
-static bool nested_allows(const struct walk2d *w, unsigned rights, struct nested_access na)
+static bool nested_rights_allow(enum nested_mode nested, unsigned rights,
+				struct nested_access na, bool user_la)
 {
 	unsigned need = 0;
 
@@ -183,10 +186,27 @@ static bool nested_allows(const struct walk2d *w, unsigned rights, struct nested
 	if (na.write)
 		need |= RIGHT_W;
 	if (na.fetch) /* EPT with MBEC: XU for a user linear address, else XS */
-		need |= w->user_la ? RIGHT_XU : RIGHT_X;
-	if (w->m->cfg.nested == NESTED_NPT)
+		need |= user_la ? RIGHT_XU : RIGHT_X;
+	if (nested == NESTED_NPT)
 		need |= RIGHT_U; /* every nested access is a user access */
 	return (rights & need) == need;
+}
+
+static bool nested_allows(const struct walk2d *w, unsigned rights, struct nested_access na)
+{
+	return nested_rights_allow(w->m->cfg.nested, rights, na, w->user_la);
+}
+
+bool hw_nested_allows(const struct hw_mmu *m, unsigned rights, enum access_type type, bool user_la)
+{
+	struct nested_access na = {
+		.read = type == ACCESS_READ,
+		.write = type == ACCESS_WRITE,
+		.fetch = type == ACCESS_FETCH,
+		.final = true,
+	};
+
+	return m->cfg.nested == NESTED_NONE || nested_rights_allow(m->cfg.nested, rights, na, user_la);
 }
 
 /* Encodes a nested fault into the result (SDM Table 28-7; APM 15.25.6). */
@@ -256,7 +276,7 @@ static void abort_with(struct xlate_result *r, const char *reason)
  * result is encoded and false returned.
  */
 static bool nested_translate(struct walk2d *w, uint64_t gpa, enum tr_kind kind,
-			     uint64_t *hpa, uint64_t *size, unsigned *rights)
+			     uint64_t *hpa, uint64_t *size, unsigned *rights, bool *dirty)
 {
 	const struct hw_mmu *m = w->m;
 	const struct hw_caches *c = m->caches;
@@ -274,10 +294,9 @@ static bool nested_translate(struct walk2d *w, uint64_t gpa, enum tr_kind kind,
 
 	if (c && c->ntlb_lookup) {
 		uint64_t page, psize;
-		bool dirty;
 
-		if (c->ntlb_lookup(c->ntlb_ctx, gpa, &page, &psize, rights, &dirty) &&
-		    nested_allows(w, *rights, na) && (dirty || !na.write || !m->nested_fmt.ad)) {
+		if (c->ntlb_lookup(c->ntlb_ctx, gpa, &page, &psize, rights, dirty) &&
+		    nested_allows(w, *rights, na) && (*dirty || !na.write || !m->nested_fmt.ad)) {
 			*hpa = page | (gpa & (psize - 1));
 			*size = psize;
 			return true;
@@ -318,11 +337,10 @@ static bool nested_translate(struct walk2d *w, uint64_t gpa, enum tr_kind kind,
 		break;
 	}
 	walk_fill_cache(&req, &out);
-	if (c && c->ntlb_fill) {
-		bool dirty = !m->nested_fmt.ad || (out.ent[out.level].val & pt_dirty_bit(&m->nested_fmt));
+	*dirty = !m->nested_fmt.ad || (out.ent[out.level].val & pt_dirty_bit(&m->nested_fmt));
+	if (c && c->ntlb_fill)
 		c->ntlb_fill(c->ntlb_ctx, gpa & ~(out.page_size - 1),
-			     out.out_addr & ~(out.page_size - 1), out.page_size, out.rights, dirty);
-	}
+			     out.out_addr & ~(out.page_size - 1), out.page_size, out.rights, *dirty);
 	*hpa = out.out_addr;
 	*size = out.page_size;
 	*rights = out.rights;
@@ -335,6 +353,7 @@ static bool walk2d_tr(void *ctx, uint64_t gpa, enum tr_kind kind, uint64_t *hpa)
 	struct walk2d *w = ctx;
 	uint64_t size;
 	unsigned rights;
+	bool dirty;
 
 	if (kind == TR_TABLE_WRITE) {
 		/* The A/D write goes to the page the read translated (step 5). */
@@ -352,7 +371,7 @@ static bool walk2d_tr(void *ctx, uint64_t gpa, enum tr_kind kind, uint64_t *hpa)
 			return true;
 		}
 	}
-	if (!nested_translate(w, gpa, kind, hpa, &size, &rights))
+	if (!nested_translate(w, gpa, kind, hpa, &size, &rights, &dirty))
 		return false;
 	if (kind == TR_TABLE_READ && w->ntbl < PT_MAX_LEVELS + 1) {
 		w->tbl[w->ntbl++] = (struct table_xlat){
@@ -362,8 +381,11 @@ static bool walk2d_tr(void *ctx, uint64_t gpa, enum tr_kind kind, uint64_t *hpa)
 			.rights = rights,
 		};
 	}
-	if (kind == TR_FINAL)
+	if (kind == TR_FINAL) {
 		w->final_size = size;
+		w->final_rights = rights;
+		w->final_dirty = dirty;
+	}
 	return true;
 }
 
@@ -519,14 +541,20 @@ void hw_translate_gpa(const struct hw_mmu *m, uint64_t gpa, enum access_type typ
 		.m = m, .r = r, .trace = trace, .type = type,
 		.gla = gpa, .gla_valid = true,
 	};
-	uint64_t hpa = gpa, size = PAGE_SIZE_4K;
+	uint64_t hpa = gpa;
 
 	memset(r, 0, sizeof(*r));
+	w.final_size = PAGE_SIZE_4K;
+	w.final_rights = RIGHT_ALL;
+	w.final_dirty = true;
 	if (m->cfg.nested != NESTED_NONE && !walk2d_tr(&w, gpa, TR_FINAL, &hpa))
 		return;
-	if (m->cfg.nested != NESTED_NONE)
-		size = w.final_size;
-	finish_ok(r, gpa, hpa, size);
+	finish_ok(r, gpa, hpa, w.final_size);
+	r->guest_rights = RIGHT_ALL;
+	r->nested_rights = w.final_rights;
+	r->guest_page_size = PAGE_SIZE_4K;
+	r->guest_dirty = true;
+	r->nested_dirty = w.final_dirty;
 }
 
 void hw_translate(const struct hw_mmu *m, uint64_t la, enum access_type type, bool implicit,
@@ -600,6 +628,8 @@ void hw_translate(const struct hw_mmu *m, uint64_t la, enum access_type type, bo
 		w.user_la = out.rights & RIGHT_U;
 		hpa = out.out_addr;
 		w.final_size = out.page_size;
+		w.final_rights = RIGHT_ALL;
+		w.final_dirty = true;
 		if (nested && !walk2d_tr(&w, out.out_addr, TR_FINAL, &hpa))
 			return;
 		st = walk_set_ad(&req, &out, type == ACCESS_WRITE);
@@ -623,6 +653,14 @@ void hw_translate(const struct hw_mmu *m, uint64_t la, enum access_type type, bo
 		walk_fill_cache(&req, &out);
 		finish_ok(r, out.out_addr, hpa,
 			  w.final_size < out.page_size ? w.final_size : out.page_size);
+		uint64_t leaf = out.ent[out.level].val;
+		r->guest_rights = out.rights;
+		r->nested_rights = w.final_rights;
+		r->pkey = out.pkey;
+		r->guest_page_size = out.page_size;
+		r->global = (leaf & PTE_G) && (regs->cr4 & CR4_PGE);
+		r->guest_dirty = leaf & PTE_D;
+		r->nested_dirty = w.final_dirty;
 		return;
 	}
 }

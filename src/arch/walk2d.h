@@ -66,6 +66,14 @@ struct xlate_result {
 	bool gla_valid;
 	uint64_t exitinfo1, exitinfo2; /* XO_NPF */
 	const char *reason;  /* XO_VMENTRY_FAIL, XO_ABORT */
+	/* XO_OK: what a TLB entry caches about the translation (SDM 4.10.2.2) */
+	unsigned guest_rights;  /* RIGHT_* ANDed over the guest walk (RIGHT_ALL with paging off) */
+	unsigned nested_rights; /* RIGHT_* of the final nested translation (RIGHT_ALL without) */
+	unsigned pkey;          /* protection key of the guest leaf (0 without CR4.PKE) */
+	uint64_t guest_page_size; /* the guest page alone (page_size is min with nested) */
+	bool global;            /* guest leaf G = 1 and CR4.PGE = 1 (SDM 4.10.2.4) */
+	bool guest_dirty;       /* guest leaf D is set after the access (true with paging off) */
+	bool nested_dirty;      /* nested leaf D is set (true when D is not maintained) */
 };
 
 /* Optional caches consulted by hw_translate (see tlb.h). */
@@ -120,6 +128,14 @@ void hw_translate(const struct hw_mmu *m, uint64_t la, enum access_type type, bo
  */
 uint32_t x86_access_fault(const struct cpu_regs *regs, const struct pt_format *fmt,
 			  unsigned rights, unsigned pkey, enum access_type type, bool implicit);
+
+/*
+ * The nested rule for the final access (SDM Vol. 3C 29.3.3.2; APM 15.25.5):
+ * may an access of `type` go to a page with nested rights `rights`?
+ * `user_la`: the linear address is user-mode (MBEC picks XU over XS).
+ * Always true without nested paging.
+ */
+bool hw_nested_allows(const struct hw_mmu *m, unsigned rights, enum access_type type, bool user_la);
 
 /* The W, U and I/D bits of a #PF error code for an access (SDM 4.7). */
 uint32_t x86_pfec_access_bits(const struct cpu_regs *regs, enum access_type type, bool implicit);
