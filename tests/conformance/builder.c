@@ -369,11 +369,13 @@ bool builder_build(struct builder *b, const struct conf_spec *s, struct conf_cas
 			return false;
 		c->cfg.eptp = 0;
 		c->cfg.ncr3 = 0;
-		if (s->nested == NESTED_EPT)
+		if (s->nested == NESTED_EPT) {
 			c->cfg.eptp = root | ((uint64_t)(s->nlev - 1) << EPTP_WALK_SHIFT) | MT_WB |
 				      (s->ept_ad ? EPTP_AD : 0);
-		else
+			c->cfg.eptp ^= s->eptp_xor;
+		} else {
 			c->cfg.ncr3 = root;
+		}
 	}
 
 	/* configuration */

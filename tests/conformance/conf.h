@@ -57,6 +57,7 @@ struct conf_spec {
 	unsigned nlev;         /* 4 or 5 */
 	struct ept_caps caps;  /* EPT */
 	bool ept_ad;           /* EPTP bit 6 */
+	uint64_t eptp_xor;     /* bits flipped in the EPTP as built */
 	uint64_t nefer;        /* NPT: host EFER */
 	unsigned data_nleaf;   /* nested leaf level of the data page (1, 2, 3) */
 	unsigned table_nleaf;  /* nested leaf level of guest table pages */

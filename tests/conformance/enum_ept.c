@@ -234,11 +234,42 @@ static void e_refs(struct conf_runner *r)
 	}
 }
 
+/* E6: the EPTP (VM-entry checks): memory type, walk length, A/D, reserved bits */
+static void e_eptp(struct conf_runner *r)
+{
+	struct conf_spec s;
+	for (unsigned nlev = 4; nlev <= 5; nlev++)
+	for (unsigned w5 = 0; w5 < 2; w5++)
+	for (unsigned adc = 0; adc < 2; adc++)
+	for (unsigned ad = 0; ad < 2; ad++)
+	for (unsigned f = 0; f < 8 + 8 + 8; f++) {
+		ept_base(&s, PAGING_4LEVEL, nlev, ad, 46, "eptp");
+		s.caps.walk5 = w5;
+		s.caps.ad = adc;
+		if (f < 8) {
+			s.eptp_xor = (uint64_t)(f ^ MT_WB); /* memory type f */
+		} else if (f < 16) {
+			unsigned walk = f - 8 + 1; /* walk length */
+			if ((walk == 4 || (walk == 5 && w5)) && walk != nlev)
+				continue; /* valid, for tables not built */
+			s.eptp_xor = (uint64_t)((walk - 1) ^ (nlev - 1)) << EPTP_WALK_SHIFT;
+		} else {
+			static const unsigned rb[8] = { 8, 9, 10, 11, 46, 51, 52, 63 };
+			s.eptp_xor = BIT64(rb[f - 16]);
+		}
+		conf_run(r, &s);
+	}
+}
+
 void enum_ept(struct conf_runner *r)
 {
+	e_eptp(r);
 	e_perms(r);
 	e_bits(r);
 	e_misconfig(r);
 	e_guest_modes(r);
 	e_refs(r);
+	cross_la_variants(r, NESTED_EPT);
+	cross_ordering(r, NESTED_EPT);
+	random_cases(r, NESTED_EPT, 120000, 0x5eed0002);
 }

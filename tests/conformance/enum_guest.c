@@ -364,4 +364,7 @@ void enum_guest(struct conf_runner *r)
 	g_canonical(r);
 	g_pdpte(r);
 	g_no_gbpages(r);
+	cross_la_variants(r, NESTED_NONE);
+	cross_ordering(r, NESTED_NONE);
+	random_cases(r, NESTED_NONE, 120000, 0x5eed0001);
 }

@@ -262,6 +262,31 @@ bool rules_expect(const struct conf_case *c, struct conf_expect *e)
 	struct nwalk w;
 
 	/*
+	 * 0a. Vol. 3C 27.2.1.1 (VM-entry checks on VM-execution control
+	 * fields): the EPTP's memory type must be supported (UC or WB), bits
+	 * 5:3 a supported page-walk length minus 1 (3; 4 with 5-level EPT),
+	 * bit 6 0 without EPT A/D support, reserved bits 11:8 and 63:N 0.
+	 * (Bit 7, supervisor shadow-stack control, is not judged here.)
+	 */
+	if (ept) {
+		uint64_t p = c->cfg.eptp;
+		uint64_t mt = p & EPTP_MT_MASK;
+		unsigned walk = (unsigned)((p & EPTP_WALK_MASK) >> EPTP_WALK_SHIFT) + 1;
+		bool bad = (mt != MT_UC && mt != MT_WB) ||
+			   !(walk == 4 || (walk == 5 && s->caps.walk5)) ||
+			   ((p & EPTP_AD) && !s->caps.ad) || (p & EPTP_RSVD_LOW) ||
+			   (p & ~maxphy_mask(s->maxphyaddr));
+		if (bad) {
+			e->init_fail = true;
+			e->outcome = XO_VMENTRY_FAIL;
+			e->why = "invalid EPTP (SDM Vol. 3C 27.2.1.1)";
+			return o.consistent;
+		}
+		if (walk != c->nlev)
+			return false; /* a valid EPTP for tables that were not built */
+	}
+
+	/*
 	 * 0. SDM 4.4.1: with PAE paging the PDPTEs are loaded into registers
 	 * (MOV CR3, VM entry); a present PDPTE with a reserved bit fails the
 	 * load (VM entry fails, Vol. 3C 27.3.1.6). AMD under nested paging

@@ -40,17 +40,41 @@ void conf_runner_family(struct conf_runner *r, struct conf_family *fam)
 	r->fam = fam;
 }
 
-void conf_family_summary(FILE *out, const struct conf_family *fam)
+static struct conf_sub *sub_of(struct conf_family *fam, const char *name)
 {
+	for (unsigned i = 0; i < fam->nsub; i++)
+		if (fam->sub[i].name == name || strcmp(fam->sub[i].name, name) == 0)
+			return &fam->sub[i];
+	if (fam->nsub == CONF_MAX_SUB)
+		return &fam->sub[CONF_MAX_SUB - 1];
+	fam->sub[fam->nsub].name = name;
+	return &fam->sub[fam->nsub++];
+}
+
+static void print_outcomes(FILE *out, const unsigned long *by)
+{
+	for (int o = 0; o <= XO_ABORT; o++)
+		if (by[o])
+			fprintf(out, " %s %lu", xlate_outcome_name((enum xlate_outcome)o), by[o]);
+}
+
+void conf_family_summary(FILE *out, const struct conf_family *fam, bool detail)
+{
+	if (detail) {
+		for (unsigned i = 0; i < fam->nsub; i++) {
+			const struct conf_sub *sb = &fam->sub[i];
+			fprintf(out, "  %-28s %8lu cases %6lu mismatches:", sb->name, sb->cases,
+				sb->mismatches);
+			print_outcomes(out, sb->by_outcome);
+			fprintf(out, "\n");
+		}
+	}
 	fprintf(out, "conformance %s: %lu cases, %lu mismatches", fam->name, fam->cases,
 		fam->mismatches);
 	if (fam->internal)
 		fprintf(out, ", %lu unjudged (suite error)", fam->internal);
 	fprintf(out, "\n  expected outcomes:");
-	for (int o = 0; o <= XO_ABORT; o++)
-		if (fam->by_outcome[o])
-			fprintf(out, " %s %lu", xlate_outcome_name((enum xlate_outcome)o),
-				fam->by_outcome[o]);
+	print_outcomes(out, fam->by_outcome);
 	fprintf(out, "\n");
 }
 
@@ -318,16 +342,21 @@ bool conf_run(struct conf_runner *r, const struct conf_spec *s)
 		return false;
 	}
 	fam->by_outcome[r->e.outcome]++;
+	struct conf_sub *sb = sub_of(fam, s->sub);
+	sb->cases++;
+	sb->by_outcome[r->e.outcome]++;
 
 	struct xlate_result a;
 	const char *bad;
 	bool init_ok = execute(r, &a, NULL, &bad);
+	r->last = a;
 	builder_readback(r->b, &r->c, r->after);
 
 	char diffs[4096];
 	if (compare(r, init_ok, bad, &a, diffs, sizeof(diffs)))
 		return true;
 	fam->mismatches++;
+	sb->mismatches++;
 	if (fam->printed++ < r->print_limit)
 		report(r, diffs, &a);
 	return false;
