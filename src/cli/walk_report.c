@@ -533,7 +533,9 @@ static void print_outcome(FILE *out, const struct walk_run *run)
 		break;
 	case XO_VMENTRY_FAIL:
 	case XO_ABORT:
-		fprintf(out, "\n  reason         %s\n", r->reason ? r->reason : "");
+		fprintf(out, "%s\n  reason         %s\n",
+			r->outcome == XO_VMENTRY_FAIL ? " (the state cannot be entered; no access made)"
+			: " (the walk left host memory)", r->reason ? r->reason : "");
 		break;
 	}
 	fprintf(out, "  refs           %u (paging-structure entries read from memory)\n", r->refs);
