@@ -185,6 +185,7 @@ void tlb_reset_stats(struct tlb *t)
 void tlb_set_vpid(struct tlb *t, uint32_t vpid)
 {
 	t->vpid = vpid;
+	t->bound_valid = false;
 }
 
 uint32_t tlb_get_vpid(const struct tlb *t)
@@ -195,6 +196,7 @@ uint32_t tlb_get_vpid(const struct tlb *t)
 void tlb_set_context(struct tlb *t, const struct tlb_context *ctx)
 {
 	t->cur = *ctx;
+	t->bound_valid = false;
 }
 
 const struct tlb_context *tlb_get_context(const struct tlb *t)

@@ -79,6 +79,10 @@ const struct hw_caches *tlb_bind(struct tlb *t, const struct hw_mmu *m)
 	const struct cpu_regs *regs = &m->cfg.cpu.regs;
 	struct tlb_context c;
 
+	if (t->bound_valid && t->bound_cr3 == regs->cr3 && t->bound_cr4 == regs->cr4 &&
+	    t->bound_eptp == m->cfg.eptp && t->bound_ncr4 == m->cfg.ncr4 &&
+	    t->bound_nested == m->cfg.nested && t->bound_mode == m->mode)
+		return &t->hooks;
 	memset(&c, 0, sizeof(c));
 	c.lin.vpid = t->vpid;
 	/* "If CR4.PCIDE = 0, the current PCID is always 000H" (SDM 4.10.1). */
@@ -128,6 +132,13 @@ const struct hw_caches *tlb_bind(struct tlb *t, const struct hw_mmu *m)
 			t->hooks.ntlb_ctx = t;
 		}
 	}
+	t->bound_valid = true;
+	t->bound_cr3 = regs->cr3;
+	t->bound_cr4 = regs->cr4;
+	t->bound_eptp = m->cfg.eptp;
+	t->bound_ncr4 = m->cfg.ncr4;
+	t->bound_nested = m->cfg.nested;
+	t->bound_mode = m->mode;
 	return &t->hooks;
 }
 

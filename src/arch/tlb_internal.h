@@ -34,6 +34,15 @@ struct tlb {
 	/* hooks handed to the walker (tlb_bind) */
 	struct walk_cache gpsc_hook, npsc_hook;
 	struct hw_caches hooks;
+	/*
+	 * The register values tlb_bind() derived `cur` and `hooks` from: an
+	 * access with the same values needs no new binding. `bound_valid` is
+	 * cleared when the VPID or the context is set directly.
+	 */
+	bool bound_valid;
+	uint64_t bound_cr3, bound_cr4, bound_eptp, bound_ncr4;
+	enum nested_mode bound_nested;
+	enum paging_mode bound_mode;
 };
 
 static inline bool tlb_array_present(const struct tlb_array *a)
