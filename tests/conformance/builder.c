@@ -147,6 +147,8 @@ static uint64_t region_stride(const struct conf_spec *s)
 /* Region of a target: root table 0, data 1, other tables level + 1. */
 static uint64_t region(const struct conf_spec *s, unsigned top, int tgt)
 {
+	if (s->compact)
+		return 0;
 	unsigned r = tgt == TGT_DATA ? 1 : ((unsigned)tgt == top ? 0 : (unsigned)tgt + 1);
 	return region_stride(s) * r;
 }
@@ -303,14 +305,16 @@ bool builder_build(struct builder *b, const struct conf_spec *s, struct conf_cas
 
 	/* guest layout */
 	if (mode != PAGING_NONE) {
+		uint64_t tstep = s->compact ? 0x2000 : 0x402000;
 		for (unsigned l = top; l >= s->gmap; l--)
-			c->gtable[l] = region(s, top, (int)l) + UINT64_C(0x402000) * l + 0x7000;
+			c->gtable[l] = region(s, top, (int)l) + tstep * l + 0x7000;
 		uint64_t gsize = orc_leaf_size(mode, s->gmap);
 		uint64_t dbase = region(s, top, TGT_DATA);
-		if (mode == PAGING_32 && s->gmap == 2 && s->maxphyaddr >= 36)
+		if (mode == PAGING_32 && s->gmap == 2 && s->maxphyaddr >= 36 && !s->compact)
 			dbase += UINT64_C(0x300000000); /* exercise PSE-36 */
 		static const uint64_t doff[4] = { 0, 0x07654000, 0x07400000, 0 };
-		c->data_gpa = dbase + doff[s->gmap];
+		static const uint64_t doff_compact[4] = { 0, 0x1000, 0x400000, 0 };
+		c->data_gpa = dbase + (s->compact ? doff_compact : doff)[s->gmap];
 		if (c->data_gpa & (gsize - 1))
 			return false;
 		final_gpa = c->data_gpa + (la & (gsize - 1));

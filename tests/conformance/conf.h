@@ -52,6 +52,13 @@ struct conf_spec {
 	uint64_t pdpte_other;  /* PAE: value of the PDPTEs not used by la (0: not present) */
 	int pdpte_other_idx;   /* PAE: -1 all others get pdpte_other, else only that index */
 
+	/*
+	 * compact layout: every guest table and the data page in one region
+	 * (tables and a 4K data page in one 2 MiB page), so that nested
+	 * entries (and large nested leaves) are shared by several walks
+	 */
+	bool compact;
+
 	/* nested */
 	enum nested_mode nested;
 	unsigned nlev;         /* 4 or 5 */

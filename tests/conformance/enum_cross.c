@@ -174,3 +174,49 @@ void cross_ordering(struct conf_runner *r, enum nested_mode n)
 		}
 	}
 }
+
+/*
+ * Compact layout: the guest tables and the data page share nested entries
+ * (one 2 MiB or 1 GiB nested leaf for all, or 4K leaves under one nested
+ * page table): one changed nested entry restricts several walks at once,
+ * A/D flags of shared nested entries are set once.
+ */
+void cross_compact(struct conf_runner *r, enum nested_mode n)
+{
+	static const uint64_t ept_perms[] = { 0, EPT_R, EPT_R | EPT_X, EPT_R | EPT_W,
+					      EPT_R | EPT_W | EPT_X };
+	static const uint64_t npt_perms[] = { 0, PTE_P | PTE_US, PTE_P | PTE_RW | PTE_US | PTE_XD,
+					      PTE_P | PTE_RW, PTE_P | PTE_RW | PTE_US };
+	struct conf_spec s;
+	for (unsigned g = 0; g < N_GMODES; g++)
+	for (unsigned v = 0; v < n_variants(n); v++)
+	for (unsigned nleaf = 1; nleaf <= 3; nleaf++)
+	for (unsigned level = nleaf - 1; level <= 5; level++)
+	for (unsigned p = 0; p < 5; p++)
+	for (unsigned a = 0; a < 3; a++)
+	for (unsigned gad = 0; gad < 2; gad++) {
+		base(&s, &gmodes[g], n, v, "shared-nested-entries");
+		if (level > s.nlev || (level == nleaf - 1 && p))
+			continue;
+		s.compact = true;
+		s.data_nleaf = s.table_nleaf = nleaf;
+		if (level >= nleaf) {
+			s.ov_target = TGT_DATA;
+			s.ov_level = level;
+			if (n == NESTED_EPT) {
+				s.ov_clear = EPT_R | EPT_W | EPT_X;
+				s.ov_set = ept_perms[p];
+			} else {
+				s.ov_clear = PTE_P | PTE_RW | PTE_US | PTE_XD;
+				s.ov_set = npt_perms[p];
+			}
+		}
+		if (gad)
+			for (int l = 1; l <= 5; l++)
+				if (!(gmodes[g].mode == PAGING_PAE && l == 3))
+					s.gflags[l] |= PTE_A | PTE_D;
+		s.acc = accs[a];
+		s.cpl = 3;
+		conf_run(r, &s);
+	}
+}

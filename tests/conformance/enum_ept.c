@@ -242,7 +242,7 @@ static void e_eptp(struct conf_runner *r)
 	for (unsigned w5 = 0; w5 < 2; w5++)
 	for (unsigned adc = 0; adc < 2; adc++)
 	for (unsigned ad = 0; ad < 2; ad++)
-	for (unsigned f = 0; f < 8 + 8 + 8; f++) {
+	for (unsigned f = 0; f < 8 + 8 + 9; f++) {
 		ept_base(&s, PAGING_4LEVEL, nlev, ad, 46, "eptp");
 		s.caps.walk5 = w5;
 		s.caps.ad = adc;
@@ -254,7 +254,7 @@ static void e_eptp(struct conf_runner *r)
 				continue; /* valid, for tables not built */
 			s.eptp_xor = (uint64_t)((walk - 1) ^ (nlev - 1)) << EPTP_WALK_SHIFT;
 		} else {
-			static const unsigned rb[8] = { 8, 9, 10, 11, 46, 51, 52, 63 };
+			static const unsigned rb[9] = { 7, 8, 9, 10, 11, 46, 51, 52, 63 };
 			s.eptp_xor = BIT64(rb[f - 16]);
 		}
 		conf_run(r, &s);
@@ -271,5 +271,6 @@ void enum_ept(struct conf_runner *r)
 	e_refs(r);
 	cross_la_variants(r, NESTED_EPT);
 	cross_ordering(r, NESTED_EPT);
+	cross_compact(r, NESTED_EPT);
 	random_cases(r, NESTED_EPT, 120000, 0x5eed0002);
 }

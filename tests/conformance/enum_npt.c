@@ -202,5 +202,6 @@ void enum_npt(struct conf_runner *r)
 	n_refs(r);
 	cross_la_variants(r, NESTED_NPT);
 	cross_ordering(r, NESTED_NPT);
+	cross_compact(r, NESTED_NPT);
 	random_cases(r, NESTED_NPT, 120000, 0x5eed0003);
 }

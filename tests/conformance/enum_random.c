@@ -129,6 +129,10 @@ static void random_nested(struct rng *g, struct conf_spec *s, enum nested_mode n
 	}
 	s->data_nleaf = 1 + pick(g, 3);
 	s->table_nleaf = chance(g, 3, 4) ? 1 : 1 + pick(g, 3);
+	if (chance(g, 1, 4)) {
+		s->compact = true;
+		s->table_nleaf = s->data_nleaf;
+	}
 	if (chance(g, 1, 4))
 		s->nset_all = n == NESTED_EPT ? (EPT_A | EPT_D) : (PTE_A | PTE_D);
 	if (!chance(g, 3, 4))

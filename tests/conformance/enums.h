@@ -18,6 +18,9 @@ void cross_la_variants(struct conf_runner *r, enum nested_mode n);
 /* guest faults competing with nested faults (enum_cross.c) */
 void cross_ordering(struct conf_runner *r, enum nested_mode n);
 
+/* guest tables and data page sharing nested entries (enum_cross.c) */
+void cross_compact(struct conf_runner *r, enum nested_mode n);
+
 /* seeded random cases over every dimension at once (enum_random.c) */
 void random_cases(struct conf_runner *r, enum nested_mode n, unsigned count, uint64_t seed);
 

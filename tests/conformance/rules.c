@@ -265,8 +265,9 @@ bool rules_expect(const struct conf_case *c, struct conf_expect *e)
 	 * 0a. Vol. 3C 27.2.1.1 (VM-entry checks on VM-execution control
 	 * fields): the EPTP's memory type must be supported (UC or WB), bits
 	 * 5:3 a supported page-walk length minus 1 (3; 4 with 5-level EPT),
-	 * bit 6 0 without EPT A/D support, reserved bits 11:8 and 63:N 0.
-	 * (Bit 7, supervisor shadow-stack control, is not judged here.)
+	 * bit 6 0 without EPT A/D support, bit 7 0 without supervisor
+	 * shadow-stack control (struct ept_caps offers none), reserved bits
+	 * 11:8 and 63:N 0.
 	 */
 	if (ept) {
 		uint64_t p = c->cfg.eptp;
@@ -274,7 +275,7 @@ bool rules_expect(const struct conf_case *c, struct conf_expect *e)
 		unsigned walk = (unsigned)((p & EPTP_WALK_MASK) >> EPTP_WALK_SHIFT) + 1;
 		bool bad = (mt != MT_UC && mt != MT_WB) ||
 			   !(walk == 4 || (walk == 5 && s->caps.walk5)) ||
-			   ((p & EPTP_AD) && !s->caps.ad) || (p & EPTP_RSVD_LOW) ||
+			   ((p & EPTP_AD) && !s->caps.ad) || (p & EPTP_SSS) || (p & EPTP_RSVD_LOW) ||
 			   (p & ~maxphy_mask(s->maxphyaddr));
 		if (bad) {
 			e->init_fail = true;
