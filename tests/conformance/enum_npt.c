@@ -87,15 +87,15 @@ static void n_bits(struct conf_runner *r)
 	 * reserved (APM 5.3.3; SDM 4.5.4).
 	 */
 	for (unsigned gb = 0; gb < 2; gb++)
-	for (int tgt = 0; tgt <= 4; tgt++)
+	for (unsigned k = 0; k < 3; k++)
 	for (unsigned a = 0; a < 3; a++) {
 		npt_base(&s, PAGING_4LEVEL, 4, true, 46, "npt-1g-capability");
 		s.feat.gbpages = gb;
-		if (tgt == TGT_DATA) {
-			s.data_nleaf = 3;
+		if (k == 0) {
+			s.data_nleaf = 3; /* a 1-GByte nested page for the data */
 		} else {
 			s.gmap = 3; /* the guest maps a 1-GByte page */
-			s.table_nleaf = (unsigned)tgt == 3 ? 3 : 1;
+			s.table_nleaf = k == 2 ? 3 : 1;
 		}
 		s.acc = accs[a];
 		conf_run(r, &s);
