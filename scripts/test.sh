@@ -13,3 +13,12 @@ echo "== clang build with ASan+UBSan and tests"
 cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DNESTMMU_SANITIZE=ON >/dev/null
 cmake --build build-san
 ctest --test-dir build-san --output-on-failure -j "$jobs"
+echo "== fuzzing the walker and the scenario parser (bounded: 60 s)"
+mkdir -p build-san/fuzz-corpus
+if ! ./build-san/tests/fuzz/fuzz_walk -max_total_time=60 -max_len=8192 \
+     build-san/fuzz-corpus tests/fuzz/corpus > build-san/fuzz.log 2>&1; then
+  tail -n 60 build-san/fuzz.log
+  echo "fuzz_walk: failure (log above)"
+  exit 1
+fi
+grep -E "DONE" build-san/fuzz.log | tail -n 1

@@ -32,12 +32,7 @@ struct cpu_regs {
 	uint64_t cr0, cr3, cr4, efer, rflags;
 	uint32_t pkru;
 	unsigned cpl;
-	/*
-	 * PAE paging: the four PDPTE registers, loaded at MOV CR3 / VM entry
-	 * (SDM 4.4.1). Not used when the PDPTEs are read during the walk
-	 * (AMD under nested paging, APM 15.25.4).
-	 */
-	uint64_t pdpte[4];
+	/* PAE PDPTE registers: loaded from memory by hw_mmu_init() (walk2d.h). */
 };
 
 /* A CPU: its vendor, MAXPHYADDR, features and registers. */

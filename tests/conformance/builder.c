@@ -395,8 +395,6 @@ bool builder_build(struct builder *b, const struct conf_spec *s, struct conf_cas
 	rg->pkru = s->pkru;
 	rg->cpl = s->cpl;
 	rg->cr3 = mode == PAGING_PAE ? c->pdpt_base : (top ? c->gtable[top] : 0);
-	for (int i = 0; i < 4; i++)
-		rg->pdpte[i] = c->pdpte_rec[i] != CONF_NO_REC ? c->rec[c->pdpte_rec[i]].val : 0;
 	cfg->nested = s->nested;
 	cfg->ept_caps = s->caps;
 	cfg->ncr4 = s->nested == NESTED_NPT ? (CR4_PAE | (s->nlev == 5 ? CR4_LA57 : 0)) : 0;
