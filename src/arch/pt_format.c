@@ -27,6 +27,16 @@ static void set_level(struct pt_format *f, unsigned level, unsigned shift, unsig
 	f->level[level].index_bits = (uint8_t)bits;
 }
 
+/*
+ * IA-32e paging and EPT: 512 eight-byte entries a table, each level
+ * translating 9 address bits above the 12-bit page offset (SDM 4.5, 29.3.2).
+ */
+static void set_levels_9bit(struct pt_format *f)
+{
+	for (unsigned l = 1; l <= PT_MAX_LEVELS; l++)
+		set_level(f, l, 12 + 9 * (l - 1), 9);
+}
+
 /* 32-bit paging: SDM 4.3, Tables 4-4 (4 MiB PDE), 4-5 (PDE), 4-6 (PTE). */
 static void fmt_32bit(struct pt_format *f, unsigned maxphyaddr, uint64_t cr4)
 {
@@ -91,11 +101,7 @@ static void fmt_ia32e(struct pt_format *f, unsigned levels, enum cpu_vendor vend
 	f->name = levels == 5 ? "5-level" : "4-level";
 	f->levels = levels;
 	f->entry_size = 8;
-	set_level(f, 5, 48, 9);
-	set_level(f, 4, 39, 9);
-	set_level(f, 3, 30, 9);
-	set_level(f, 2, 21, 9);
-	set_level(f, 1, 12, 9);
+	set_levels_9bit(f);
 	for (unsigned l = 1; l <= levels; l++)
 		f->level[l].has_accessed = true;
 	f->level[5].rsvd_table = rsvd_top;
@@ -156,11 +162,7 @@ void pt_format_ept(struct pt_format *f, unsigned levels, unsigned maxphyaddr,
 	f->ept_xonly = caps->xonly;
 	f->ept_mbec = caps->mbec;
 	f->ad = ad_enabled;
-	set_level(f, 5, 48, 9);
-	set_level(f, 4, 39, 9);
-	set_level(f, 3, 30, 9);
-	set_level(f, 2, 21, 9);
-	set_level(f, 1, 12, 9);
+	set_levels_9bit(f);
 	for (unsigned l = 1; l <= levels; l++)
 		f->level[l].has_accessed = ad_enabled;
 	/* PML5E, PML4E: bits 7:3 reserved. PDPTE, PDE referencing a table: bits 6:3. */
