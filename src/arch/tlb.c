@@ -82,6 +82,9 @@ static bool geom_ok(const struct tlb_geom *g)
 {
 	if (!g->sets || !g->ways)
 		return true; /* absent */
+	/* Set counts are powers of two, as in hardware: the index is a bit field. */
+	if (g->sets & (g->sets - 1))
+		return false;
 	return g->sets <= TLB_MAX_ENTRIES && g->ways <= TLB_MAX_ENTRIES &&
 	       (uint64_t)g->sets * g->ways <= TLB_MAX_ENTRIES;
 }
@@ -233,7 +236,7 @@ static void touch(struct tlb *t, struct tlb_entry *e)
 
 static struct tlb_entry *set_of(const struct tlb_array *a, uint64_t addr, unsigned shift)
 {
-	return &a->e[(size_t)((addr >> shift) % a->sets) * a->ways];
+	return &a->e[(size_t)((addr >> shift) & (a->sets - 1)) * a->ways];
 }
 
 /* The way a fill replaces: the first invalid one, else by policy. */

@@ -47,7 +47,7 @@ enum tlb_class {
 	TLB_NCLASS,
 };
 
-/* Geometry of one set-associative structure; sets or ways 0: absent. */
+/* Geometry of one set-associative structure; sets or ways 0: absent. Sets: a power of two. */
 struct tlb_geom {
 	unsigned sets;
 	unsigned ways;

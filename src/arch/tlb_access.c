@@ -196,8 +196,10 @@ void tlb_access(struct tlb *t, const struct hw_mmu *m, uint64_t la, enum access_
 				tlb_drop_entry(t, e, cls);
 				t->st.drop_dirty++;
 			} else {
-				tlb_count_hit(t, e, cls);
+				/* Read the entry before the LRU stamp is written:
+				 * the other order stalls on store forwarding. */
 				hit_result(r, e, la);
+				tlb_count_hit(t, e, cls);
 				return;
 			}
 		}
