@@ -85,7 +85,7 @@ struct tdp_mmu *tdp_create(const struct tdp_config *cfg, const char **why)
 	t->addr_mask = maxphy_mask(cfg->maxphyaddr) & ~UINT64_C(0xfff);
 	u64map_init(&t->tables);
 	tdp_tracker_init(&t->track);
-	if (tdp_table_alloc(t, cfg->levels, &t->root) != MEM_OK) {
+	if (tdp_table_alloc(t, cfg->levels, 0, &t->root) != MEM_OK) {
 		if (why)
 			*why = "tdp: no page for the root table";
 		goto fail;
@@ -295,6 +295,12 @@ static unsigned fault_level(const struct tdp_mmu *t, const struct tdp_fault *tf)
 	return 1;
 }
 
+/* First gfn of the span an entry at `level` maps. */
+static uint64_t f_gfn_base(uint64_t gfn, unsigned level)
+{
+	return gfn & ~(tdp_level_pages(level) - 1);
+}
+
 /* Step 5: install the leaf. */
 static enum ret_pf fault_map(struct tdp_mmu *t, struct tdp_fault *tf)
 {
@@ -309,7 +315,7 @@ static enum ret_pf fault_map(struct tdp_mmu *t, struct tdp_fault *tf)
 		if (!tdp_pte_present(t, it.val)) {
 			uint64_t child;
 
-			s = tdp_table_alloc(t, it.level - 1, &child);
+			s = tdp_table_alloc(t, it.level - 1, f_gfn_base(tf->f->gfn, it.level), &child);
 			if (s != MEM_OK)
 				return fault_port(t, tf, s);
 			s = tdp_iter_set(&it, tdp_pte_table(t, child));

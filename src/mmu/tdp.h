@@ -76,7 +76,9 @@
  *   - TDP_DIRTY_DBIT (EPT with A/D, or NPT): enabling splits large leaves
  *     and clears D on every leaf; leaves stay writable. tdp_dirty_log_harvest
  *     records every leaf with D=1 in the log, clears its D and returns the
- *     number of pages recorded (a flush is then pending).
+ *     number of pages recorded (a flush is then pending). A leaf with D=1
+ *     of a logging slot that is zapped or replaced is recorded first, so no
+ *     write is lost between harvests.
  *   - disabling zaps the slot's range when it could hold large leaves (so
  *     they come back), else leaves the 4 KiB leaves (W returns on the next
  *     write fault).

@@ -42,41 +42,34 @@ static int get_slot(struct tdp_mmu *t, uint32_t id, struct memslot_desc *d)
 }
 
 struct dbit_ctx {
-	uint32_t slot_id;
-	bool record;      /* harvest: record the page in the log */
-	int64_t pages;    /* pages recorded */
+	bool harvest;     /* large leaves are split when arming, not when harvesting */
 	uint64_t cleared; /* D flags cleared */
 };
 
-/* Splits large leaves; clears D on 4 KiB ones (recording them when harvesting). */
+/*
+ * Splits large leaves (arming); clears D. Clearing D through tdp_set_entry
+ * records the page in the slot's log when the slot logs (harvest); when
+ * arming, the slot does not log yet (the notification comes before the
+ * flag changes), so writes made before logging began are not reported.
+ */
 static enum tdp_visit dbit_leaf(struct tdp_mmu *t, const struct tdp_leaf *leaf, void *ctx)
 {
 	struct dbit_ctx *c = ctx;
 	uint64_t d = tdp_pte_d_bit(t);
 
-	if (!c->record && leaf->level > 1)
+	if (!c->harvest && leaf->level > 1)
 		return TDP_VISIT_SPLIT;
 	if (!(leaf->val & d))
 		return TDP_VISIT_NEXT;
-	if (tdp_set_entry(t, leaf->table, leaf->level, leaf->index, leaf->val, leaf->val & ~d, NULL) != MEM_OK)
-		return TDP_VISIT_NEXT;
-	c->cleared++;
-	if (c->record) {
-		/* A large leaf (mapped before logging began, if ever): all its pages. */
-		for (uint64_t i = 0; i < tdp_level_pages(leaf->level); i++) {
-			if (memslots_mark_dirty(t->cfg.slots, leaf->gfn + i) == MEMSLOT_OK) {
-				c->pages++;
-				t->stats.dirty_logged++;
-			}
-		}
-	}
+	if (tdp_set_entry(t, leaf->table, leaf->level, leaf->index, leaf->val, leaf->val & ~d, NULL) == MEM_OK)
+		c->cleared++;
 	return TDP_VISIT_NEXT;
 }
 
 int tdp_dirty_log_enable(struct tdp_mmu *t, uint32_t slot_id)
 {
 	struct memslot_desc d;
-	struct dbit_ctx c = { .slot_id = slot_id };
+	struct dbit_ctx c = { .harvest = false };
 	int r = get_slot(t, slot_id, &d);
 
 	if (r)
@@ -109,7 +102,8 @@ int tdp_dirty_log_disable(struct tdp_mmu *t, uint32_t slot_id)
 int64_t tdp_dirty_log_harvest(struct tdp_mmu *t, uint32_t slot_id)
 {
 	struct memslot_desc d;
-	struct dbit_ctx c = { .slot_id = slot_id, .record = true };
+	struct dbit_ctx c = { .harvest = true };
+	uint64_t logged = t->stats.dirty_logged;
 	int r = get_slot(t, slot_id, &d);
 
 	if (r)
@@ -120,8 +114,8 @@ int64_t tdp_dirty_log_harvest(struct tdp_mmu *t, uint32_t slot_id)
 		return 0;
 	r = tdp_for_each_leaf(t, d.base_gfn, d.base_gfn + d.npages, dbit_leaf, &c);
 	if (c.cleared)
-		tdp_request_flush(t);
-	return r ? r : c.pages;
+		tdp_request_flush(t); /* a TLB entry may remember the page as dirty */
+	return r ? r : (int64_t)(t->stats.dirty_logged - logged);
 }
 
 uint64_t tdp_dirty_log_protect(struct tdp_mmu *t, uint64_t gfn, uint64_t npages)

@@ -37,7 +37,7 @@ struct tdp_mmu {
 	uint64_t addr_mask;   /* address bits an entry may hold */
 	int notifier;         /* memslots notifier handle */
 	bool need_flush;
-	/* table page (pa >> 12) -> present entries (bits 15:0) | level << 16 */
+	/* table page (pa >> 12) -> present entries (bits 15:0) | level << 16 | first gfn / 512 << 20 */
 	struct u64map tables;
 	struct tdp_tracker track;
 	struct tdp_stats stats;
@@ -73,14 +73,15 @@ enum mem_status tdp_read(struct tdp_mmu *t, uint64_t pa, uint64_t *val);
 /*
  * Writes entry `index` of the table at `table` (level `level`) from `old`
  * to `new` by compare-exchange, keeping the accounting: present counts,
- * entries set / zapped, and when `old` referenced a table that `new` does
- * not, frees that subtree (and asks for a flush). MEM_CHANGED (with *seen)
+ * entries set / zapped, the pending flush, and when `old` referenced a
+ * table that `new` does not, frees that subtree. In DBIT mode a D flag that
+ * would be lost is first recorded in the dirty log of a logging slot. MEM_CHANGED (with *seen)
  * if the entry no longer held `old`; other failures counted as port errors.
  */
 enum mem_status tdp_set_entry(struct tdp_mmu *t, uint64_t table, unsigned level, unsigned index,
 			      uint64_t old, uint64_t new, uint64_t *seen);
-/* Allocates a zeroed table page for `level`; MEM_OK with *pa. */
-enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t *pa);
+/* Allocates a zeroed table page for `level`, covering gfns from `gfn`; MEM_OK with *pa. */
+enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t gfn, uint64_t *pa);
 /* Frees the table at `pa` (level `level`) and every table below it. */
 void tdp_table_free_tree(struct tdp_mmu *t, uint64_t pa, unsigned level);
 /* Present entries of a live table page. */

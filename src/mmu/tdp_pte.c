@@ -17,8 +17,10 @@
 #include "arch/x86.h"
 #include "mmu/tdp_internal.h"
 
+/* Table metadata: present entries, level, first gfn covered (a multiple of 512). */
 #define META_COUNT_MASK UINT64_C(0xffff)
 #define META_LEVEL_SHIFT 16
+#define META_GFN_SHIFT 20
 
 /* ---- encodings ---- */
 
@@ -130,6 +132,33 @@ static void meta_adjust(struct tdp_mmu *t, uint64_t table, int delta)
 	(void)u64map_put(&t->tables, table >> 12, m); /* replaces: cannot fail */
 }
 
+/* First gfn mapped through entry `index` of a live table at `level`. */
+static uint64_t entry_gfn(const struct tdp_mmu *t, uint64_t table, unsigned level, unsigned index)
+{
+	uint64_t m = 0;
+
+	(void)u64map_get(&t->tables, table >> 12, &m);
+	return ((m >> META_GFN_SHIFT) << 9) + index * tdp_level_pages(level);
+}
+
+/*
+ * DBIT mode: a D flag about to be lost (the leaf goes, or D is cleared) is
+ * first recorded in the slot's dirty log, if the slot logs: harvesting,
+ * zapping and replacing leaves never lose a write.
+ */
+static void record_dirty(struct tdp_mmu *t, uint64_t gfn, unsigned level)
+{
+	struct gfn_info info;
+
+	if (memslots_gfn_peek(t->cfg.slots, gfn, NULL, &info) != MEMSLOT_OK ||
+	    !(info.slot.flags & MEMSLOT_F_LOG_DIRTY))
+		return;
+	for (uint64_t i = 0; i < tdp_level_pages(level); i++) {
+		if (memslots_mark_dirty(t->cfg.slots, gfn + i) == MEMSLOT_OK)
+			t->stats.dirty_logged++;
+	}
+}
+
 unsigned tdp_table_count(const struct tdp_mmu *t, uint64_t pa)
 {
 	uint64_t m;
@@ -175,7 +204,7 @@ static enum mem_status port_cmpxchg(struct tdp_mmu *t, uint64_t pa, uint64_t old
 
 /* ---- table pages ---- */
 
-enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t *pa)
+enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t gfn, uint64_t *pa)
 {
 	enum mem_status s;
 
@@ -184,7 +213,8 @@ enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t *pa)
 	s = mem_port_alloc_table(t->cfg.port, pa);
 	if (s != MEM_OK)
 		return s;
-	(void)u64map_put(&t->tables, *pa >> 12, (uint64_t)level << META_LEVEL_SHIFT);
+	(void)u64map_put(&t->tables, *pa >> 12,
+			 ((uint64_t)level << META_LEVEL_SHIFT) | ((gfn >> 9) << META_GFN_SHIFT));
 	t->stats.tables_allocated++;
 	if (t->cfg.counters)
 		counters_pt_alloc(t->cfg.counters, t->cfg.cnt_pt);
@@ -194,9 +224,10 @@ enum mem_status tdp_table_alloc(struct tdp_mmu *t, unsigned level, uint64_t *pa)
 void tdp_table_free_tree(struct tdp_mmu *t, uint64_t pa, unsigned level)
 {
 	unsigned left = tdp_table_count(t, pa);
+	bool dbit = t->cfg.dirty_mode == TDP_DIRTY_DBIT;
 
-	if (level == 1) {
-		count_zapped(t, left); /* only leaves: no need to read them */
+	if (level == 1 && !dbit) {
+		count_zapped(t, left); /* only leaves, no D flag to keep: no need to read them */
 	} else {
 		for (unsigned i = 0; i < TDP_ENTRIES && left; i++) {
 			uint64_t e;
@@ -209,6 +240,8 @@ void tdp_table_free_tree(struct tdp_mmu *t, uint64_t pa, unsigned level)
 			count_zapped(t, 1);
 			if (!pt_is_leaf(&t->fmt, level, e))
 				tdp_table_free_tree(t, pt_table_addr(&t->fmt, level, e), level - 1);
+			else if (dbit && (e & tdp_pte_d_bit(t)))
+				record_dirty(t, entry_gfn(t, pa, level, i), level);
 		}
 	}
 	(void)u64map_del(&t->tables, pa >> 12, NULL);
@@ -222,6 +255,20 @@ void tdp_table_free_tree(struct tdp_mmu *t, uint64_t pa, unsigned level)
 }
 
 /* ---- the one writer of entries ---- */
+
+static void keep_dirty(struct tdp_mmu *t, uint64_t table, unsigned level, unsigned index,
+		       uint64_t old, uint64_t new)
+{
+	uint64_t d = tdp_pte_d_bit(t);
+
+	if (t->cfg.dirty_mode != TDP_DIRTY_DBIT || !tdp_pte_leaf(t, level, old) || !(old & d))
+		return;
+	if (tdp_pte_present(t, new) &&
+	    (!pt_is_leaf(&t->fmt, level, new) || /* a split: the children keep D */
+	     ((new & d) && tdp_pte_addr(t, level, new) == tdp_pte_addr(t, level, old))))
+		return;
+	record_dirty(t, entry_gfn(t, table, level, index), level);
+}
 
 static bool references_table(const struct tdp_mmu *t, unsigned level, uint64_t e)
 {
@@ -259,6 +306,7 @@ enum mem_status tdp_set_entry(struct tdp_mmu *t, uint64_t table, unsigned level,
 		count_set(t, 1);
 	else if (was)
 		count_zapped(t, 1);
+	keep_dirty(t, table, level, index, old, new);
 	if (lowers(t, level, old, new))
 		tdp_request_flush(t);
 	if (references_table(t, level, old) &&
@@ -279,7 +327,7 @@ enum mem_status tdp_split_leaf(struct tdp_mmu *t, uint64_t table, unsigned level
 	uint64_t child, entry;
 	enum mem_status s;
 
-	s = tdp_table_alloc(t, child_level, &child);
+	s = tdp_table_alloc(t, child_level, entry_gfn(t, table, level, index), &child);
 	if (s != MEM_OK)
 		return s;
 	for (unsigned i = 0; i < TDP_ENTRIES; i++) {

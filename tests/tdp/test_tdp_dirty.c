@@ -227,6 +227,16 @@ static void test_dirty_dbit_fresh(void **state)
 		assert_int_equal(memslots_dirty_clear(f.ms, 1, 78, 1), MEMSLOT_OK);
 		expect_log(&f, 1, w, 1);
 		assert_int_equal(tdp_dirty_log_harvest(f.t, 99), TDP_ENOENT);
+		/* a zap before the harvest does not lose the write: it is logged at the zap */
+		assert_int_equal(access_faults(&f, b + 200 * UINT64_C(0x1000), ACCESS_WRITE), 1);
+		assert_int_equal(access_faults(&f, b + 201 * UINT64_C(0x1000), ACCESS_READ), 1);
+		assert_int_equal(tdp_zap_range(f.t, (b >> 12) + 200, 2) >= 2, true);
+		{
+			static const unsigned now[] = { 77, 200 };
+
+			expect_log(&f, 1, now, 2);
+		}
+		assert_int_equal(tdp_dirty_log_harvest(f.t, 1), 0);
 		fx_fini(&f);
 	}
 }
