@@ -63,4 +63,33 @@ void vcpu_set_cpl(struct vcpu *v, unsigned cpl);
 /* Why the VM stopped, after VCPU_DEAD. */
 const char *vcpu_error(const struct vcpu *v);
 
+/*
+ * Additions (issue 3, vCPU and guest OS model) - additive only:
+ *   vcpu_id          the vCPU's number in its VM (0..n-1);
+ *   vcpu_send_ipi    an interprocessor interrupt to vCPU `target` of the
+ *                    same VM (counted per target; an exit on the sender
+ *                    and/or the receiver where the configuration makes it
+ *                    one). The guest then runs its handler on the target;
+ *   vcpu_hypercall   VMCALL/VMMCALL `nr` (a counters.h enum cnt_hcall);
+ *                    always an exit under a hypervisor; natively there is
+ *                    nobody to answer: *ret = all ones (an unknown call);
+ *   vcpu_note        events the guest OS reports for counting: page-table
+ *                    pages allocated/freed by the guest OS, shootdowns
+ *                    started (the counters are the simulator's, not guest
+ *                    state);
+ *   vcpu_last_fault  the fault behind the last VCPU_FAULT (also from the
+ *                    privileged operations: #GP).
+ */
+unsigned vcpu_id(const struct vcpu *v);
+enum vcpu_status vcpu_send_ipi(struct vcpu *v, unsigned target);
+enum vcpu_status vcpu_hypercall(struct vcpu *v, unsigned nr, uint64_t a0, uint64_t a1, uint64_t *ret);
+
+enum vcpu_note_kind {
+	VCPU_NOTE_PT_ALLOC,  /* a page-table page allocated by the guest OS */
+	VCPU_NOTE_PT_FREE,   /* a page-table page freed */
+	VCPU_NOTE_SHOOTDOWN, /* a TLB shootdown started */
+};
+void vcpu_note(struct vcpu *v, enum vcpu_note_kind what);
+const struct guest_fault *vcpu_last_fault(const struct vcpu *v);
+
 #endif

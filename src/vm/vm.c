@@ -1,0 +1,223 @@
+/*
+ * vm.c - a VM: host memory, guest RAM slot, vCPUs, counters, and the
+ * native configuration (no hypervisor).
+ */
+#include "vm/vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86.h"
+#include "vm/vcpu_internal.h"
+
+struct vm {
+	struct vm_config cfg;
+	struct counters cnt;
+	struct hostmem *hm;
+	struct frames *fr;
+	struct mem_l0 *l0;
+	struct memslots *ms;
+	struct guestmem gm;
+	const struct hv_ops *ops;
+	void *hv;
+	unsigned level;
+	unsigned ncpus;
+	struct vcpu *cpus[VM_MAX_CPUS];
+};
+
+void vm_config_default(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->vendor = CPU_INTEL;
+	c->maxphyaddr = 46;
+	c->feat.gbpages = true;
+	c->feat.la57 = true;
+	c->feat.smep = true;
+	c->feat.smap = true;
+	c->ram_bytes = UINT64_C(1) << 30;
+	c->ncpus = 1;
+}
+
+/* ---- native: no hypervisor ---- */
+
+static bool native_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
+{
+	struct vm *vm = vcpu_vm(v);
+
+	(void)hv;
+	memset(hw, 0, sizeof(*hw));
+	hw->cfg.cpu = *vcpu_cpu(v);
+	hw->cfg.nested = NESTED_NONE;
+	hw->cfg.mem = guestmem_pmem(&vm->gm);
+	return true;
+}
+
+static enum hv_action native_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+{
+	(void)hv;
+	(void)v;
+	e->error = "native: no hypervisor to take an exit";
+	return HV_DEAD;
+}
+
+static bool native_gpa_to_hpa(void *hv, uint64_t gpa, uint64_t *hpa)
+{
+	(void)hv;
+	*hpa = gpa;
+	return true;
+}
+
+const struct hv_ops hv_native_ops = {
+	.name = "native",
+	.prepare = native_prepare,
+	.handle_exit = native_exit,
+	.gpa_to_hpa = native_gpa_to_hpa,
+};
+
+/* ---- life cycle ---- */
+
+void vm_reset_state(const struct vm *vm, struct cpu *cpu)
+{
+	memset(cpu, 0, sizeof(*cpu));
+	cpu->vendor = vm->cfg.vendor;
+	cpu->maxphyaddr = vm->cfg.maxphyaddr;
+	cpu->feat = vm->cfg.feat;
+	cpu->regs.cr0 = CR0_PE;
+}
+
+static const char *config_invalid(struct vm_config *c)
+{
+	if (!c->maxphyaddr)
+		c->maxphyaddr = 46;
+	if (c->maxphyaddr < 32 || c->maxphyaddr > 52)
+		return "maxphyaddr must be 32..52";
+	if (!c->ram_bytes || (c->ram_bytes & (PAGE_SIZE_4K - 1)))
+		return "guest RAM must be a non-zero multiple of 4 KiB";
+	if (c->ncpus < 1 || c->ncpus > VM_MAX_CPUS)
+		return "the number of vCPUs must be 1..64";
+	if (c->slot_order != 0 && c->slot_order != 9 && c->slot_order != 18)
+		return "slot backing order must be 0, 9 or 18";
+	if (c->ram_bytes & ((PAGE_SIZE_4K << c->slot_order) - 1))
+		return "guest RAM must be a multiple of the slot's backing size";
+	if (c->ram_bytes > (UINT64_C(1) << c->maxphyaddr))
+		return "guest RAM exceeds MAXPHYADDR";
+	if (!c->host_bytes) {
+		uint64_t lim = UINT64_C(1) << c->maxphyaddr;
+
+		c->host_bytes = 2 * c->ram_bytes + (UINT64_C(1) << 30);
+		if (c->host_bytes > lim)
+			c->host_bytes = lim;
+	}
+	if (c->host_bytes <= (VM_HOST_FIRST_HFN + 1) * PAGE_SIZE_4K)
+		return "host memory too small";
+	if (!c->tlb_set) {
+		tlb_config_default(&c->tlb);
+		c->tlb.la57 = c->feat.la57;
+	}
+	return NULL;
+}
+
+struct vm *vm_create(const struct vm_config *cfg, const char **err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	const char *why;
+	struct cpu reset;
+
+	*err = NULL;
+	if (!vm) {
+		*err = "out of memory";
+		return NULL;
+	}
+	vm->cfg = *cfg;
+	why = config_invalid(&vm->cfg);
+	if (why) {
+		*err = why;
+		free(vm);
+		return NULL;
+	}
+	counters_zero(&vm->cnt);
+	vm->ops = &hv_native_ops;
+	vm->hm = hostmem_create(vm->cfg.host_bytes);
+	vm->fr = frames_create(VM_HOST_FIRST_HFN, (vm->cfg.host_bytes >> 12) - VM_HOST_FIRST_HFN);
+	vm->l0 = (vm->hm && vm->fr) ? mem_l0_create(vm->hm, vm->fr) : NULL;
+	vm->ms = vm->fr ? memslots_create(vm->fr, vm->cfg.maxphyaddr) : NULL;
+	if (!vm->l0 || !vm->ms) {
+		*err = "out of memory";
+		vm_destroy(vm);
+		return NULL;
+	}
+	if (memslots_add(vm->ms, &(struct memslot_desc){ .id = VM_RAM_SLOT, .base_gfn = 0,
+						  .npages = vm->cfg.ram_bytes >> 12,
+						  .backing_order = vm->cfg.slot_order }) != MEMSLOT_OK) {
+		*err = "cannot add the guest RAM slot";
+		vm_destroy(vm);
+		return NULL;
+	}
+	vm->gm.slots = vm->ms;
+	vm->gm.port = mem_l0_port(vm->l0);
+	vm_reset_state(vm, &reset);
+	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+		vm->cpus[i] = vcpu_create(vm, i, &reset, &vm->cfg.tlb);
+		if (!vm->cpus[i]) {
+			*err = "cannot create a vCPU (TLB geometry or memory)";
+			vm_destroy(vm);
+			return NULL;
+		}
+		vm->ncpus++;
+	}
+	return vm;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_destroy(vm->cpus[i]);
+	if (vm->ms)
+		memslots_destroy(vm->ms);
+	if (vm->l0)
+		mem_l0_destroy(vm->l0);
+	if (vm->fr)
+		frames_destroy(vm->fr);
+	if (vm->hm)
+		hostmem_destroy(vm->hm);
+	free(vm);
+}
+
+void vm_set_hv(struct vm *vm, const struct hv_ops *ops, void *hv, unsigned level)
+{
+	vm->ops = ops ? ops : &hv_native_ops;
+	vm->hv = hv;
+	vm->level = level < CNT_LEVELS ? level : CNT_LEVELS - 1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_request_reload(vm->cpus[i]);
+}
+
+/* ---- accessors ---- */
+
+const struct vm_config *vm_config(const struct vm *vm) { return &vm->cfg; }
+unsigned vm_ncpus(const struct vm *vm) { return vm->ncpus; }
+struct vcpu *vm_vcpu(struct vm *vm, unsigned i) { return i < vm->ncpus ? vm->cpus[i] : NULL; }
+unsigned vm_level(const struct vm *vm) { return vm->level; }
+const struct hv_ops *vm_hv_ops(const struct vm *vm) { return vm->ops; }
+void *vm_hv(const struct vm *vm) { return vm->hv; }
+struct counters *vm_counters(struct vm *vm) { return &vm->cnt; }
+struct hostmem *vm_hostmem(struct vm *vm) { return vm->hm; }
+struct frames *vm_frames(struct vm *vm) { return vm->fr; }
+struct mem_l0 *vm_mem_l0(struct vm *vm) { return vm->l0; }
+struct mem_port *vm_port(struct vm *vm) { return mem_l0_port(vm->l0); }
+struct memslots *vm_memslots(struct vm *vm) { return vm->ms; }
+struct guestmem *vm_guestmem(struct vm *vm) { return &vm->gm; }
+
+bool vm_gpa_to_hpa(struct vm *vm, uint64_t gpa, uint64_t *hpa)
+{
+	uint64_t hfn;
+
+	if (vm->ops->gpa_to_hpa)
+		return vm->ops->gpa_to_hpa(vm->hv, gpa, hpa);
+	if (memslots_gfn_peek(vm->ms, gpa >> 12, &hfn, NULL) != MEMSLOT_OK)
+		return false;
+	*hpa = (hfn << 12) | (gpa & 0xfff);
+	return true;
+}
