@@ -31,7 +31,7 @@ struct hvt_tdp {
 	uint64_t violations;
 };
 
-static bool hvt_tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
+static inline bool hvt_tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
 	struct hvt_tdp *h = hv;
 
@@ -49,7 +49,7 @@ static bool hvt_tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	return true;
 }
 
-static enum hv_action hvt_tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+static inline enum hv_action hvt_tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 {
 	struct hvt_tdp *h = hv;
 	struct mmu_fault f;
@@ -67,11 +67,16 @@ static enum hv_action hvt_tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	return hv_action_from_ret_pf(r);
 }
 
-static const struct hv_ops hvt_tdp_ops = {
-	.name = "test-tdp",
-	.prepare = hvt_tdp_prepare,
-	.handle_exit = hvt_tdp_exit,
-};
+static inline const struct hv_ops *hvt_tdp_ops(void)
+{
+	static const struct hv_ops ops = {
+		.name = "test-tdp",
+		.prepare = hvt_tdp_prepare,
+		.handle_exit = hvt_tdp_exit,
+	};
+
+	return &ops;
+}
 
 /* Attaches a TDP hypervisor (EPT on Intel, NPT on AMD) of `levels` levels, leaves up to max_level. */
 static inline void hvt_tdp_attach(struct hvt_tdp *h, struct vm *vm, unsigned levels, unsigned max_level)
@@ -97,7 +102,7 @@ static inline void hvt_tdp_attach(struct hvt_tdp *h, struct vm *vm, unsigned lev
 	h->tdp = tdp_create(&c, &why);
 	if (!h->tdp)
 		fail_msg("tdp_create: %s", why);
-	vm_set_hv(vm, &hvt_tdp_ops, h, 1);
+	vm_set_hv(vm, hvt_tdp_ops(), h, 1);
 }
 
 static inline void hvt_tdp_detach(struct hvt_tdp *h)
@@ -113,7 +118,7 @@ struct hvt_trap {
 	uint64_t exits[HV_EXIT_COUNT];
 };
 
-static bool hvt_trap_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
+static inline bool hvt_trap_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
 	struct hvt_trap *h = hv;
 
@@ -126,7 +131,7 @@ static bool hvt_trap_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	return true;
 }
 
-static enum hv_action hvt_trap_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+static inline enum hv_action hvt_trap_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 {
 	struct hvt_trap *h = hv;
 
@@ -147,26 +152,31 @@ static enum hv_action hvt_trap_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	}
 }
 
-static bool hvt_identity(void *hv, uint64_t gpa, uint64_t *hpa)
+static inline bool hvt_identity(void *hv, uint64_t gpa, uint64_t *hpa)
 {
 	(void)hv;
 	*hpa = gpa;
 	return true;
 }
 
-static const struct hv_ops hvt_trap_ops = {
-	.name = "test-trap",
-	.prepare = hvt_trap_prepare,
-	.handle_exit = hvt_trap_exit,
-	.gpa_to_hpa = hvt_identity,
-};
+static inline const struct hv_ops *hvt_trap_ops(void)
+{
+	static const struct hv_ops ops = {
+		.name = "test-trap",
+		.prepare = hvt_trap_prepare,
+		.handle_exit = hvt_trap_exit,
+		.gpa_to_hpa = hvt_identity,
+	};
+
+	return &ops;
+}
 
 static inline void hvt_trap_attach(struct hvt_trap *h, struct vm *vm, uint32_t vpid)
 {
 	memset(h, 0, sizeof(*h));
 	h->vm = vm;
 	h->vpid = vpid;
-	vm_set_hv(vm, &hvt_trap_ops, h, 1);
+	vm_set_hv(vm, hvt_trap_ops(), h, 1);
 }
 
 #endif
