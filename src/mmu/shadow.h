@@ -1,0 +1,187 @@
+/*
+ * shadow.h - the shadow MMU: shadow page tables (gva -> frame of the MMU's
+ * port space) built from the guest's own page tables, kept in sync by
+ * write-protecting the guest pages that hold those tables.
+ *
+ * The engine is written against its memory port (mem/mem_port.h) and the
+ * guest's memory slots (mem/memslot.h): its tables live in the port's
+ * space, so it runs the same at L0 (port = host memory) and later at L1
+ * (port = L1 guest-physical memory). Counters go to the hypervisor level
+ * and page-table kind given in the configuration; nothing assumes L0.
+ *
+ * What the hardware runs with (shadow_hw_regs): the guest's CR3 is
+ * replaced by the shadow root, and
+ *   guest paging   hardware format  CR0          CR4                       EFER
+ *   none           PAE              +PE +PG +WP  PAE only                  NXE
+ *   32-bit         PAE              +WP          +PAE, -PCIDE -LA57 -PKE   NXE
+ *   PAE            PAE              +WP          guest's                   NXE
+ *   4-level        4-level          +WP          guest's                   LME LMA NXE
+ *   5-level        5-level          +WP          guest's                   LME LMA NXE
+ * CR0.WP is forced on so that write protection holds for the guest kernel
+ * (guest CR0.WP=0 is emulated through the page role and the fault path);
+ * EFER.NXE is forced on so that a shadow entry can refuse a fetch the
+ * guest would refuse (SMEP with CR0.WP=0). RFLAGS, PKRU and CPL are the
+ * guest's. A PAE-format root (the 4-entry PDPT) must lie below 4 GiB of
+ * the port's space (CR3 holds 32 bits in PAE mode); the PDPTE registers are
+ * loaded from it at VM entry (hw_mmu_init), so re-enter after every call.
+ *
+ * Shadow pages are keyed by (gfn, role). For a guest table, gfn is the
+ * guest frame holding it; for a "direct" page (guest paging off, or a
+ * guest large page shadowed by 4 KiB entries) gfn is the first guest frame
+ * of the range it maps. Shadow leaves are always 4 KiB.
+ *
+ * Guest A/D bits are exact: the fault path walks the guest's tables with
+ * the hardware layer's walker and sets A (and D for a write) exactly as
+ * the processor would; a shadow leaf is writable only once the guest leaf
+ * has D set, so the first write to a clean page faults and sets it.
+ *
+ * After any call, the hardware's translations of the shadow tables (its
+ * TLB) may be stale where the shadow MMU removed or reduced rights:
+ * shadow_tlb_flush_pending() says when to flush them (KVM's remote flush).
+ */
+#ifndef NESTMMU_MMU_SHADOW_H
+#define NESTMMU_MMU_SHADOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/cpu.h"
+#include "mem/mem_port.h"
+#include "mem/memslot.h"
+#include "mmu/mmu.h"
+#include "sim/counters.h"
+
+struct shadow_mmu;
+
+/* Default number of previous roots kept besides the current one. */
+#define SHADOW_ROOT_CACHE_DEFAULT 3
+#define SHADOW_ROOT_CACHE_MAX 8
+/* Default write-flooding threshold (emulated writes to an unused page). */
+#define SHADOW_FLOOD_DEFAULT 3
+/* Smallest accepted cap on shadow pages (a root path and some room). */
+#define SHADOW_MIN_PAGES 16
+
+struct shadow_config {
+	struct mem_port *port;   /* where shadow tables and guest frames live */
+	struct memslots *slots;  /* the guest's gfn -> frame of the port's space */
+	unsigned hw_maxphyaddr;  /* MAXPHYADDR of the processor that walks the shadow tables */
+	/* accounting: whose counters, at which hypervisor level, which page kind */
+	struct counters *cnt;    /* may be NULL: nothing counted */
+	enum cnt_level level;    /* hypervisor level for spt_* / sw_* counters */
+	enum cnt_pt pt_kind;     /* CNT_PT_SHADOW_L0 or CNT_PT_SHADOW_L1 */
+	/* policy */
+	uint64_t max_pages;      /* cap on shadow pages; 0: no cap */
+	bool unsync;             /* leaf tables may go unsync instead of trapping writes */
+	unsigned root_cache;     /* previous roots kept (0..SHADOW_ROOT_CACHE_MAX) */
+	unsigned flood_threshold;/* 0: SHADOW_FLOOD_DEFAULT */
+	/*
+	 * Optional: called for every emulated write to a frame tracked with
+	 * shadow_track_write (after guest memory is updated).
+	 */
+	void (*track_write)(void *ctx, uint64_t gpa, unsigned size, uint64_t val);
+	void *track_ctx;
+};
+
+/* NULL if the configuration is invalid or the host is out of memory. */
+struct shadow_mmu *shadow_create(const struct shadow_config *cfg);
+/* Zaps everything and returns every table page to the port. */
+void shadow_destroy(struct shadow_mmu *s);
+
+/*
+ * The registers the hardware runs the guest with (see the table above).
+ * Makes a root for the guest's current state if there is none that fits
+ * (KVM's mmu_reload before VM entry). Returns 0, or -1 if no root could be
+ * made (out of table pages, PAE root above 4 GiB): shadow_error() says why.
+ */
+int shadow_hw_regs(struct shadow_mmu *s, const struct cpu *guest, struct cpu_regs *hw);
+/* The whole processor state: guest vendor and features, hw MAXPHYADDR, shadow_hw_regs. */
+int shadow_hw_cpu(struct shadow_mmu *s, const struct cpu *guest, struct cpu *hw);
+
+/*
+ * A #PF intercepted while the guest ran on the shadow tables
+ * (f->kind = MMU_FAULT_GUEST, gva, access, user, error_code). Walks the
+ * guest's tables: a fault the guest itself takes is RET_PF_INJECT with the
+ * exact #PF in f->inject; otherwise guest A/D are set and the shadow
+ * entries built (RET_PF_FIXED), or RET_PF_EMULATE with f->emulate_gpa (a
+ * write to a write-protected guest page table or tracked frame, a
+ * read-only or MMIO slot, or a write no shadow entry can express exactly),
+ * or RET_PF_ERROR with f->error. An access is implicit (supervisor) when
+ * the guest's CPL is 3 and f->user is false.
+ */
+enum ret_pf shadow_page_fault(struct shadow_mmu *s, const struct cpu *guest, struct mmu_fault *f);
+/* The same for an implicit supervisor access at any CPL (e.g. a GDT read at CPL 0). */
+enum ret_pf shadow_page_fault_implicit(struct shadow_mmu *s, const struct cpu *guest,
+				       struct mmu_fault *f);
+
+/*
+ * Performs a guest write of `size` (1..8) bytes of `val` at gpa (the
+ * emulator's store after RET_PF_EMULATE; may cross an 8-byte boundary,
+ * not a page) and brings the shadow entries that depend on the written
+ * guest entries up to date (updated, or zapped; a page written too often
+ * without being used is zapped: write flooding). Returns MEM_OK, or the
+ * guest memory status (MEM_MMIO, MEM_READONLY, MEM_OUTSIDE...: nothing
+ * written, nothing changed).
+ */
+enum mem_status shadow_emulate_write(struct shadow_mmu *s, const struct cpu *guest, uint64_t gpa,
+				     unsigned size, uint64_t val);
+
+/*
+ * Write tracking for other parts (KVM's page track): while a frame is
+ * tracked (counted: add/remove pair up), no shadow entry maps it writable;
+ * guest writes to it come back as RET_PF_EMULATE and, once emulated, are
+ * reported to cfg->track_write. Returns 0, or -1 (out of host memory, or
+ * removing an untracked frame).
+ */
+int shadow_track_write(struct shadow_mmu *s, uint64_t gfn);
+int shadow_untrack_write(struct shadow_mmu *s, uint64_t gfn);
+bool shadow_write_tracked(const struct shadow_mmu *s, uint64_t gfn);
+
+/*
+ * INVLPG gva: syncs an unsync page holding the guest entry for gva and
+ * drops the shadow leaf for gva, in the current root and every cached one.
+ */
+void shadow_invlpg(struct shadow_mmu *s, const struct cpu *guest, uint64_t gva);
+
+/*
+ * MOV CR3 (and any change of CR0/CR4/EFER that changes paging): switch to
+ * the root for the guest's new state, taken from the root cache when
+ * present (spt_root_hits) or made anew (spt_root_misses). `flush` (a MOV
+ * CR3 without the PCID no-flush bit): unsync pages are synced first.
+ * Returns 0 or -1 as shadow_hw_regs.
+ */
+int shadow_new_cr3(struct shadow_mmu *s, const struct cpu *guest, bool flush);
+
+/* Syncs every unsync page (INVPCID all-context, a CR4.PGE toggle). */
+void shadow_sync_all(struct shadow_mmu *s, const struct cpu *guest);
+/* Zaps every shadow page (roots are remade at the next entry). */
+void shadow_zap_all(struct shadow_mmu *s);
+
+/* True if shadow entries lost rights since the last call with clear = true. */
+bool shadow_tlb_flush_pending(struct shadow_mmu *s, bool clear);
+
+/* Why the last call failed (NULL if it did not). */
+const char *shadow_error(const struct shadow_mmu *s);
+
+/* Host-side statistics (the counters in cfg->cnt are the official ones). */
+struct shadow_stats {
+	uint64_t pages;            /* shadow pages live now (not counting PAE root pages) */
+	uint64_t pages_peak;
+	uint64_t unsync_pages;     /* live pages marked unsync */
+	uint64_t cap_zaps;         /* pages zapped to stay under the cap */
+	uint64_t flood_zaps;       /* pages zapped by write flooding */
+	uint64_t roots;            /* roots held (current + cached) */
+	uint64_t rmap_entries;     /* leaf entries recorded in reverse maps */
+	uint64_t tracked_gfns;     /* guest frames write-protected now */
+	uint64_t host_bytes;       /* simulator memory of the bookkeeping */
+};
+void shadow_get_stats(const struct shadow_mmu *s, struct shadow_stats *st);
+
+/*
+ * Checking build support: verifies the bookkeeping against the shadow
+ * tables (every leaf in its reverse map, no writable leaf to a
+ * write-protected frame, parent links, page count). Returns NULL if
+ * consistent, else a description of the first problem found.
+ */
+const char *shadow_check(struct shadow_mmu *s);
+
+#endif
