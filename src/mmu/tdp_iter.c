@@ -62,14 +62,13 @@ static void walk_table(struct tdp_mmu *t, struct range_walk *rw, uint64_t table,
 {
 	uint64_t span = tdp_level_pages(level);
 	unsigned i = rw->start > base ? (unsigned)((rw->start - base) / span) : 0;
+	unsigned left = tdp_table_count(t, table); /* present entries not yet seen (at most) */
 
-	for (; i < TDP_ENTRIES && !rw->stop; i++) {
+	for (; i < TDP_ENTRIES && !rw->stop && left; i++) {
 		uint64_t gfn = base + i * span, e;
 		struct tdp_leaf leaf;
 
 		if (gfn >= rw->end)
-			break;
-		if (tdp_table_count(t, table) == 0)
 			break;
 		if (tdp_read(t, table + 8 * (uint64_t)i, &e) != MEM_OK) {
 			rw->err = TDP_EPORT;
@@ -77,6 +76,7 @@ static void walk_table(struct tdp_mmu *t, struct range_walk *rw, uint64_t table,
 		}
 		if (!tdp_pte_present(t, e))
 			continue;
+		left--;
 		if (!pt_is_leaf(&t->fmt, level, e)) {
 			walk_table(t, rw, pt_table_addr(&t->fmt, level, e), level - 1, gfn);
 			continue;

@@ -17,14 +17,16 @@ static void zap_table(struct tdp_mmu *t, uint64_t table, unsigned level, uint64_
 {
 	uint64_t span = tdp_level_pages(level);
 	unsigned i = start > base ? (unsigned)((start - base) / span) : 0;
+	unsigned left = tdp_table_count(t, table); /* present entries not yet seen (at most) */
 
-	for (; i < TDP_ENTRIES; i++) {
+	for (; i < TDP_ENTRIES && left; i++) {
 		uint64_t gfn = base + i * span, e, child;
 
-		if (gfn >= end || tdp_table_count(t, table) == 0)
+		if (gfn >= end)
 			break;
 		if (tdp_read(t, table + 8 * (uint64_t)i, &e) != MEM_OK || !tdp_pte_present(t, e))
 			continue;
+		left--;
 		if (pt_is_leaf(&t->fmt, level, e) || (gfn >= start && gfn + span <= end)) {
 			(void)tdp_set_entry(t, table, level, i, e, 0, NULL);
 			continue;
