@@ -26,6 +26,59 @@ const char *fx_name(const struct fx_opts *o)
 	return o->levels == 5 ? "npt5" : "npt4";
 }
 
+static bool flaky_now(struct fx_flaky *k)
+{
+	if (++k->calls % 3)
+		return false;
+	k->retries++;
+	return true;
+}
+
+static enum mem_status fk_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
+{
+	struct fx_flaky *k = ctx;
+
+	return flaky_now(k) ? MEM_RETRY : k->inner->ops->read(k->inner->ctx, pa, size, val);
+}
+
+static enum mem_status fk_write(void *ctx, uint64_t pa, unsigned size, uint64_t val)
+{
+	struct fx_flaky *k = ctx;
+
+	return flaky_now(k) ? MEM_RETRY : k->inner->ops->write(k->inner->ctx, pa, size, val);
+}
+
+static enum mem_status fk_cmpxchg(void *ctx, uint64_t pa, unsigned size, uint64_t expected,
+				  uint64_t desired, uint64_t *seen)
+{
+	struct fx_flaky *k = ctx;
+
+	return flaky_now(k) ? MEM_RETRY : k->inner->ops->cmpxchg(k->inner->ctx, pa, size, expected, desired, seen);
+}
+
+static enum mem_status fk_alloc(void *ctx, uint64_t *pa)
+{
+	struct fx_flaky *k = ctx;
+
+	if (++k->allocs % 2 == 0) {
+		k->retries++;
+		return MEM_RETRY;
+	}
+	return mem_port_alloc_table(k->inner, pa);
+}
+
+static enum mem_status fk_free(void *ctx, uint64_t pa)
+{
+	struct fx_flaky *k = ctx;
+
+	return mem_port_free_table(k->inner, pa);
+}
+
+static const struct mem_port_ops flaky_ops = {
+	.read = fk_read, .write = fk_write, .cmpxchg = fk_cmpxchg,
+	.alloc_table = fk_alloc, .free_table = fk_free,
+};
+
 void fx_init(struct fx *f, const struct fx_opts *o)
 {
 	struct tdp_config c;
@@ -42,13 +95,19 @@ void fx_init(struct fx *f, const struct fx_opts *o)
 	f->l0 = mem_l0_create(f->hm, f->fr);
 	assert_non_null(f->l0);
 	f->port = mem_l0_port(f->l0);
+	if (o->as_l1) {
+		f->flaky = (struct fx_flaky){ .inner = f->port };
+		f->flaky.port = (struct mem_port){ .ops = &flaky_ops, .ctx = &f->flaky, .level = 1, .name = "flaky" };
+		f->port = &f->flaky.port;
+	}
 	f->ms = memslots_create(f->fr, o->levels == 5 ? 52 : 48);
 	assert_non_null(f->ms);
 	c = (struct tdp_config){
 		.kind = o->kind, .levels = o->levels, .max_level = o->max_level,
 		.ept_ad = o->kind == TDP_EPT && o->ad, .maxphyaddr = FX_MAXPHY,
 		.dirty_mode = o->dirty_mode, .port = f->port, .slots = f->ms,
-		.counters = &f->cnt, .cnt_level = CNT_L0, .cnt_pt = CNT_PT_EPT01,
+		.counters = &f->cnt, .cnt_level = o->as_l1 ? CNT_L1 : CNT_L0,
+		.cnt_pt = o->as_l1 ? CNT_PT_EPT12 : CNT_PT_EPT01,
 	};
 	f->t = tdp_create(&c, &why);
 	if (!f->t)
@@ -103,7 +162,7 @@ int fx_access(struct fx *f, uint64_t gpa, enum access_type type, struct xlate_re
 	struct mmu_fault mf;
 	int ret = -1;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 16; i++) {
 		fx_hw(f, gpa, type, r);
 		if (r->outcome == XO_OK)
 			return ret;
@@ -117,7 +176,7 @@ int fx_access(struct fx *f, uint64_t gpa, enum access_type type, struct xlate_re
 		if (ret != RET_PF_FIXED && ret != RET_PF_SPURIOUS && ret != RET_PF_RETRY)
 			return ret;
 	}
-	fail_msg("gpa %#llx still faults after 4 fixes", (unsigned long long)gpa);
+	fail_msg("gpa %#llx still faults after 16 fixes", (unsigned long long)gpa);
 	return ret;
 }
 

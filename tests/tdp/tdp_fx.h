@@ -35,6 +35,21 @@ struct fx_opts {
 	unsigned max_level;
 	bool ad;                      /* EPT A/D */
 	enum tdp_dirty_mode dirty_mode;
+	/*
+	 * Run the MMU as if it were L1's hypervisor: counters at CNT_L1 /
+	 * CNT_PT_EPT12, and a port of level 1 that answers MEM_RETRY (doing
+	 * nothing) to every 3rd access and every 2nd table allocation, as a
+	 * port whose accesses trap to L0 may.
+	 */
+	bool as_l1;
+};
+
+/* The port wrapper of as_l1. */
+struct fx_flaky {
+	struct mem_port port;
+	struct mem_port *inner;
+	unsigned calls, allocs;
+	uint64_t retries;
 };
 
 struct fx {
@@ -47,6 +62,7 @@ struct fx {
 	struct tdp_mmu *t;
 	struct counters cnt;
 	struct hw_mmu hw;
+	struct fx_flaky flaky;
 };
 
 /* The four formats the tests run over. */
@@ -67,7 +83,7 @@ void fx_hw_trace(struct fx *f, uint64_t gpa, enum access_type type, struct xlate
 
 /*
  * What a vCPU does: access; on an EPT violation / #NPF call the MMU and
- * retry while it answers FIXED, SPURIOUS or RETRY (at most 4 times).
+ * retry while it answers FIXED, SPURIOUS or RETRY (at most 16 times).
  * Returns the last handler result, or -1 if the access succeeded without
  * a fault. *r receives the last hardware result; *faults (if not NULL) is
  * incremented per fault handled.
