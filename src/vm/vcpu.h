@@ -59,6 +59,7 @@
 
 #include "arch/tlb.h"
 #include "arch/walk2d.h"
+#include "mem/mem_port.h"
 #include "mmu/mmu.h"
 #include "vm/vcpu_ops.h"
 
@@ -205,6 +206,25 @@ bool vcpu_set_guest_regs(struct vcpu *v, const struct cpu_regs *regs);
  * HV_DONE, or HV_INJECT with e->inject (#GP) when the instruction faults.
  */
 enum hv_action vcpu_exec_native(struct vcpu *v, struct hv_exit *e);
+/*
+ * The register part of an intercepted MOV CRn / WRMSR EFER alone: the
+ * guest-visible registers change as the instruction would change them
+ * (checks, #GP, the no-flush bit dropped, EFER.LMA), with no TLB effect -
+ * for a hypervisor that then does its own MMU and TLB work (shadow
+ * paging). HV_DONE, or HV_INJECT with e->inject (#GP). Nothing for other
+ * exits (HV_DONE).
+ */
+enum hv_action vcpu_commit_priv(struct vcpu *v, struct hv_exit *e);
+/*
+ * Performs a memory exit's operation (e->mem) at guest-physical `gpa`
+ * (known to the hypervisor, e.g. mmu_fault.emulate_gpa): reads through
+ * the guest's memory, stores through `store` (NULL: straight to guest
+ * memory; a shadow MMU passes the function that also updates its
+ * shadow entries), a compare-exchange as a read then a store if equal.
+ * HV_DONE with the results in e->mem, or HV_DEAD with e->error.
+ */
+typedef enum mem_status (*hv_store_fn)(void *ctx, uint64_t gpa, unsigned size, uint64_t val);
+enum hv_action vcpu_emulate_at(struct vcpu *v, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx);
 /*
  * Emulates a memory exit's operation as the hypervisor's emulator would:
  * a software walk of the guest's tables (through the guest's memory,

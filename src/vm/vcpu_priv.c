@@ -417,14 +417,56 @@ enum hv_action vcpu_exec_native(struct vcpu *v, struct hv_exit *e)
 	return HV_DONE;
 }
 
-enum hv_action vcpu_emulate_mem(struct vcpu *v, struct hv_exit *e, uint64_t *gpa)
+enum hv_action vcpu_commit_priv(struct vcpu *v, struct hv_exit *e)
+{
+	struct cpu_regs g;
+
+	if (!is_reg_write(e->reason))
+		return HV_DONE;
+	if (!new_regs(&v->guest, e->reason, e->value, &g)) {
+		e->inject = (struct guest_fault){ .kind = XO_GP };
+		return HV_INJECT;
+	}
+	v->guest.regs = g;
+	return HV_DONE;
+}
+
+enum hv_action vcpu_emulate_at(struct vcpu *v, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx)
 {
 	struct guestmem *gm = vm_guestmem(v->vm);
+	struct hv_mem_op *op = &e->mem;
+	uint64_t mask = op->size == 4 ? UINT64_C(0xffffffff) : ~UINT64_C(0);
+	enum mem_status s = MEM_OK;
+
+	switch (op->kind) {
+	case HV_MEM_TOUCH:
+		return HV_DONE;
+	case HV_MEM_READ:
+		s = guestmem_read(gm, gpa, op->size, &op->result);
+		break;
+	case HV_MEM_WRITE:
+		s = store ? store(ctx, gpa, op->size, op->value) : guestmem_write(gm, gpa, op->size, op->value);
+		break;
+	case HV_MEM_CMPXCHG:
+		s = guestmem_read(gm, gpa, op->size, &op->result);
+		op->changed = s == MEM_OK && (op->result & mask) != (op->expected & mask);
+		if (s == MEM_OK && !op->changed)
+			s = store ? store(ctx, gpa, op->size, op->value)
+				  : guestmem_write(gm, gpa, op->size, op->value);
+		break;
+	}
+	if (s != MEM_OK) {
+		e->error = "emulation: guest memory access failed";
+		return HV_DEAD;
+	}
+	return HV_DONE;
+}
+
+enum hv_action vcpu_emulate_mem(struct vcpu *v, struct hv_exit *e, uint64_t *gpa)
+{
 	unsigned hl = vcpu_level_of(v) ? vcpu_level_of(v) - 1 : 0;
 	struct hw_mmu m;
 	struct xlate_result r;
-	struct hv_mem_op *op = &e->mem;
-	enum mem_status s = MEM_OK;
 
 	if (!guest_view(v, &v->guest.regs, &m, &r)) {
 		e->error = "emulation: the guest's PDPTEs cannot be loaded";
@@ -444,25 +486,5 @@ enum hv_action vcpu_emulate_mem(struct vcpu *v, struct hv_exit *e, uint64_t *gpa
 	}
 	if (gpa)
 		*gpa = r.gpa;
-	switch (op->kind) {
-	case HV_MEM_TOUCH:
-		break;
-	case HV_MEM_READ:
-		s = guestmem_read(gm, r.gpa, op->size, &op->result);
-		break;
-	case HV_MEM_WRITE:
-		s = guestmem_write(gm, r.gpa, op->size, op->value);
-		break;
-	case HV_MEM_CMPXCHG:
-		s = guestmem_cmpxchg(gm, r.gpa, op->size, op->expected, op->value, &op->result);
-		op->changed = s == MEM_CHANGED;
-		if (s == MEM_CHANGED)
-			s = MEM_OK;
-		break;
-	}
-	if (s != MEM_OK) {
-		e->error = "emulation: guest memory access failed";
-		return HV_DEAD;
-	}
-	return HV_DONE;
+	return vcpu_emulate_at(v, e, r.gpa, NULL, NULL);
 }

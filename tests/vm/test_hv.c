@@ -107,14 +107,14 @@ static void test_no_vpid_flushes(void **state)
 
 /* ---- emulation: the hardware's tables refuse a write the guest's allow ---- */
 
-struct hvt_shadow {
+struct fake_shadow {
 	uint64_t root; /* the table the hardware runs with */
 	uint64_t emulated_gpa;
 };
 
-static bool shadow_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
+static bool fake_shadow_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
-	struct hvt_shadow *h = hv;
+	struct fake_shadow *h = hv;
 
 	hw->cfg.cpu = *vcpu_cpu(v);
 	hw->cfg.cpu.regs.cr3 = h->root;
@@ -124,9 +124,9 @@ static bool shadow_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	return true;
 }
 
-static enum hv_action shadow_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+static enum hv_action fake_shadow_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 {
-	struct hvt_shadow *h = hv;
+	struct fake_shadow *h = hv;
 
 	if (e->reason == HV_EXIT_PF && (e->xlate.error_code & PFEC_P) && e->access == ACCESS_WRITE)
 		return vcpu_emulate_mem(v, e, &h->emulated_gpa);
@@ -135,13 +135,13 @@ static enum hv_action shadow_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	return HV_INJECT;
 }
 
-static const struct hv_ops shadow_ops = { .name = "test-shadow", .prepare = shadow_prepare,
-					  .handle_exit = shadow_exit };
+static const struct hv_ops fake_shadow_ops = { .name = "test-fake-shadow", .prepare = fake_shadow_prepare,
+					  .handle_exit = fake_shadow_exit };
 
 static void test_emulated_write(void **state)
 {
 	struct vmt t;
-	struct hvt_shadow h = { 0 };
+	struct fake_shadow h = { 0 };
 	struct guest_fault f;
 	struct counters *c;
 	uint64_t v, guest_root;
@@ -160,7 +160,7 @@ static void test_emulated_write(void **state)
 	h.root = t.root;
 	t.root = guest_root;
 	vmt_paging_on(&t, t.v, 0);
-	vm_set_hv(t.vm, &shadow_ops, &h, 1);
+	vm_set_hv(t.vm, &fake_shadow_ops, &h, 1);
 	c = vm_counters(t.vm);
 	vcpu_set_cpl(t.v, 3);
 	/* the write faults on the hardware's table; the hypervisor emulates it through the guest's */
