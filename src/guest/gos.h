@@ -114,8 +114,12 @@ struct gos_stats {
 
 struct gos;
 
-/* A process's program: one step per call (gos_run). */
-enum gos_step { GOS_STEP_CONTINUE, GOS_STEP_YIELD, GOS_STEP_EXIT };
+/*
+ * A process's program: one step per call (gos_run). CONTINUE: go on in
+ * this time slice; YIELD: end the slice; WAIT: sleep until a child of the
+ * process exits (wait()); EXIT: the process exits.
+ */
+enum gos_step { GOS_STEP_CONTINUE, GOS_STEP_YIELD, GOS_STEP_WAIT, GOS_STEP_EXIT };
 typedef enum gos_step (*gos_step_fn)(struct gos *g, int pid, void *ctx);
 
 /*

@@ -44,6 +44,7 @@ struct gproc {
 	unsigned cpu;
 	gos_step_fn step;
 	void *step_ctx;
+	bool waiting;    /* GOS_STEP_WAIT: asleep until a child exits */
 };
 
 /* A PCID slot of a vCPU: PCID = slot + 1, owned by an address space. */

@@ -249,8 +249,17 @@ enum gos_status gos_mm_destroy(struct gos *g, struct vcpu *v, struct gmm *mm)
 
 	if (g->unmap_mm == mm)
 		g->unmap_mm = NULL;
-	mm->nvma = 0;
-	s = gos_zap_range(g, v, mm, 0, geo->user_top, NULL, NULL);
+	/*
+	 * VMA by VMA, last first: only the entries of mapped ranges are read,
+	 * and a table goes when no VMA left covers it (as an OS unmaps the
+	 * VMAs, then frees the tables below them).
+	 */
+	s = GOS_OK;
+	while (mm->nvma && s == GOS_OK) {
+		struct gvma a = mm->vma[--mm->nvma];
+
+		s = gos_zap_range(g, v, mm, a.start, a.end, NULL, NULL);
+	}
 	if (s == GOS_OK && geo->mode == PAGING_PAE) {
 		for (unsigned i = 0; i < 3 && s == GOS_OK; i++) {
 			uint64_t e;

@@ -13,7 +13,8 @@
  *     leaves this vCPU's cpumask) is taken with a flushing MOV CR3.
  *     The kernel's own tables use PCID 0 (only kernel mappings).
  * gos_run() interleaves the vCPUs round-robin; each runs its processes
- * round-robin for `slice` program steps.
+ * round-robin for `slice` program steps (a process waiting for a child is
+ * skipped until one exits).
  */
 #include "guest/gos_internal.h"
 
@@ -157,6 +158,8 @@ enum gos_status gos_reap(struct gos *g, struct gproc *p)
 		s = gos_mm_destroy(g, g->cpu[p->cpu].v, mm);
 	}
 	p->mm = NULL;
+	if (p->ppid >= 0 && gos_proc(g, p->ppid))
+		gos_proc(g, p->ppid)->waiting = false;
 	gos_rq_del(g, p->cpu, p->pid);
 	p->state = GP_FREE;
 	g->proc[p->pid] = NULL;
@@ -186,12 +189,28 @@ static int pick(struct gos *g, unsigned c)
 		unsigned idx = (gc->rr + k) % gc->nrq;
 		struct gproc *p = gos_proc(g, gc->rq[idx]);
 
-		if (p && p->step) {
+		if (p && p->step && !p->waiting) {
 			gc->rr = idx + 1;
 			return p->pid;
 		}
 	}
 	return -1;
+}
+
+/* Nothing can run: wakes every waiting process (their children are gone). False if none waits. */
+static bool wake_all(struct gos *g)
+{
+	bool woke = false;
+
+	for (unsigned i = 0; i < g->nproc; i++) {
+		struct gproc *p = g->proc[i];
+
+		if (p && p->state == GP_LIVE && p->step && p->waiting) {
+			p->waiting = false;
+			woke = true;
+		}
+	}
+	return woke;
 }
 
 enum gos_status gos_run(struct gos *g, uint64_t max_steps)
@@ -229,13 +248,15 @@ enum gos_status gos_run(struct gos *g, uint64_t max_steps)
 					if (s == GOS_DEAD)
 						return s;
 				}
+				if (r == GOS_STEP_WAIT && gos_alive(g, pid))
+					gos_proc(g, pid)->waiting = true;
 				if (r != GOS_STEP_CONTINUE || (max_steps && steps >= max_steps))
 					break;
 			}
 			if (max_steps && steps >= max_steps)
 				return GOS_OK;
 		}
-		if (!any)
+		if (!any && !wake_all(g))
 			return GOS_OK;
 	}
 }

@@ -1,6 +1,7 @@
 /*
  * genv.h - a VM with a booted guest OS for tests: native (no hypervisor)
- * or under the test TDP hypervisor (EPT on Intel, NPT on AMD), with the
+ * or under the test TDP hypervisor (EPT on Intel, NPT on AMD) or the test
+ * shadow-paging hypervisor (one vCPU), with the
  * checker (guest/check.h) run after every guest operation when asked.
  */
 #ifndef NESTMMU_TESTS_GUEST_GENV_H
@@ -18,7 +19,7 @@
 #include "vm/hv_test.h"
 #include "vm/vm.h"
 
-enum genv_hv { GENV_NATIVE, GENV_EPT, GENV_NPT };
+enum genv_hv { GENV_NATIVE, GENV_EPT, GENV_NPT, GENV_SHADOW };
 
 struct genv {
 	struct vm *vm;
@@ -26,6 +27,8 @@ struct genv {
 	struct gos_checker ck;
 	struct hvt_tdp tdp;
 	bool has_tdp;
+	struct hvt_shadow shadow;
+	bool has_shadow;
 };
 
 struct genv_opts {
@@ -62,9 +65,12 @@ static inline void genv_up(struct genv *e, const struct genv_opts *o)
 	e->vm = vm_create(&vc, &err);
 	if (!e->vm)
 		fail_msg("vm_create: %s", err);
-	e->has_tdp = o->hv != GENV_NATIVE;
+	e->has_tdp = o->hv == GENV_EPT || o->hv == GENV_NPT;
+	e->has_shadow = o->hv == GENV_SHADOW;
 	if (e->has_tdp)
 		hvt_tdp_attach(&e->tdp, e->vm, 4, 3);
+	if (e->has_shadow)
+		hvt_shadow_attach(&e->shadow, e->vm, false);
 	for (unsigned i = 0; i < o->ncpus; i++)
 		cpus[i] = vm_vcpu(e->vm, i);
 	gos_config_default(&gc);
@@ -87,6 +93,8 @@ static inline void genv_down(struct genv *e)
 	gos_destroy(e->g);
 	if (e->has_tdp)
 		hvt_tdp_detach(&e->tdp);
+	if (e->has_shadow)
+		hvt_shadow_detach(&e->shadow);
 	vm_destroy(e->vm);
 }
 

@@ -1,6 +1,7 @@
 /*
  * The same guest scenario in every paging mode natively, under EPT and
- * under NPT (the test TDP hypervisor over mmu/tdp.h), on 2 vCPUs, with the
+ * under NPT (the test TDP hypervisor over mmu/tdp.h), on 2 vCPUs, and
+ * under shadow paging (the test hypervisor over mmu/shadow.h) on one, with the
  * checker after every guest operation (under TDP it also checks that the
  * hardware's translation through the nested tables gives the frame the
  * memory slots back the guest page with). The guest sees the same faults
@@ -47,7 +48,9 @@ static uint64_t scenario(struct genv *e)
 	return gos_stats(e->g)->faults;
 }
 
-static uint64_t run(enum paging_mode mode, enum genv_hv hv)
+static const char *const hv_names[] = { "native", "ept", "npt", "shadow" };
+
+static uint64_t run(enum paging_mode mode, enum genv_hv hv, unsigned ncpus)
 {
 	struct genv e;
 	struct genv_opts o;
@@ -56,7 +59,7 @@ static uint64_t run(enum paging_mode mode, enum genv_hv hv)
 	uint64_t faults, nested;
 
 	genv_opts_default(&o, mode);
-	o.ncpus = 2;
+	o.ncpus = ncpus;
 	o.hv = hv;
 	genv_up(&e, &o);
 	faults = scenario(&e);
@@ -66,11 +69,13 @@ static uint64_t run(enum paging_mode mode, enum genv_hv hv)
 	nested = c->exits[CNT_L1][CNT_BY_L0][hv == GENV_NPT ? CNT_EXIT_NPF : CNT_EXIT_EPT_VIOLATION];
 	if (hv == GENV_NATIVE)
 		assert_int_equal(counters_exits_sum(c, -1, -1, -1), 0);
+	else if (hv == GENV_SHADOW)
+		nested = counters_exits_sum(c, CNT_L1, CNT_BY_L0, -1);
 	else
 		assert_int_equal(counters_exits_sum(c, -1, -1, -1), nested);
 	assert_true(hv == GENV_NATIVE || nested > 0);
 	print_message("%-8s %-6s faults %3llu exits %4llu checks %llu (leaves %llu, vCPU probes %llu, TLB entries %llu)\n",
-		      paging_mode_name(mode), hv == GENV_NATIVE ? "native" : hv == GENV_EPT ? "ept" : "npt",
+		      paging_mode_name(mode), hv_names[hv],
 		      (unsigned long long)faults, (unsigned long long)nested, (unsigned long long)e.ck.runs,
 		      (unsigned long long)e.ck.leaves, (unsigned long long)e.ck.probes,
 		      (unsigned long long)e.ck.tlb_entries);
@@ -81,10 +86,13 @@ static uint64_t run(enum paging_mode mode, enum genv_hv hv)
 
 static void all_configs(enum paging_mode mode)
 {
-	uint64_t n = run(mode, GENV_NATIVE);
+	uint64_t n = run(mode, GENV_NATIVE, 2);
 
-	assert_int_equal(run(mode, GENV_EPT), n);
-	assert_int_equal(run(mode, GENV_NPT), n);
+	assert_int_equal(run(mode, GENV_EPT, 2), n);
+	assert_int_equal(run(mode, GENV_NPT, 2), n);
+	/* shadow paging: one vCPU (the test hypervisor's MMU holds one set of roots) */
+	n = run(mode, GENV_NATIVE, 1);
+	assert_int_equal(run(mode, GENV_SHADOW, 1), n);
 }
 
 static void test_32(void **s) { (void)s; all_configs(PAGING_32); }
