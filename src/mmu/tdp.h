@@ -43,6 +43,10 @@
  *     next size with the same frames, rights and A/D); a table met at the
  *     chosen level is replaced by the leaf (its subtree freed). Both ask
  *     for a TLB flush.
+ *   - Out of frames for the page or of table pages: RET_PF_ERROR. Tables
+ *     allocated before the failure stay (empty; the next fault uses them).
+ *     A port answering MEM_RETRY too often, or an entry changed under the
+ *     handler: RET_PF_RETRY.
  *   - The access needed is f->access, ORed with what the exit information
  *     reports when present (EPT qualification bits 0-2; #NPF EXITINFO1
  *     W and I/D), so an EPT A/D guest-table read (a write) is handled.

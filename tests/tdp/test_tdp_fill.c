@@ -62,7 +62,7 @@ static void one_fill(const struct fx_opts *fmt, unsigned order, unsigned max_lev
 	struct fx_opts o = *fmt;
 	struct xlate_result r;
 	struct mmu_fault mf;
-	uint64_t base = base_gpa(&o), gpa = base + 0x1234567 + ((uint64_t)order << 21);
+	uint64_t base = base_gpa(&o), gpa = base + 0x1234567;
 	uint64_t run = order ? UINT64_C(1) << order : 0x101;
 	uint64_t first_table = order ? 0x101 : 0x102;
 	uint64_t run_bytes = (UINT64_C(1) << order) << 12;
@@ -73,8 +73,6 @@ static void one_fill(const struct fx_opts *fmt, unsigned order, unsigned max_lev
 	o.max_level = max_level;
 	fx_init(&f, &o);
 	fx_slot(&f, 1, base >> 12, UINT64_C(1) << 19, 0, order);
-	if (order)
-		gpa &= ~(run_bytes - 1), gpa |= (0x1234567 & (run_bytes - 1)), want_hpa = (run << 12) | (gpa & (run_bytes - 1));
 
 	/* nothing mapped: the hardware faults, the MMU fixes it */
 	fx_hw(&f, gpa, ACCESS_READ, &r);
@@ -418,6 +416,41 @@ static void test_guest_paging(void **state)
 	}
 }
 
+/* Out of frames: the fault fails cleanly (error, nothing half-mapped), and works once frames are back. */
+static void test_out_of_frames(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		struct fx f;
+		struct xlate_result r;
+		struct mmu_fault mf;
+		uint64_t b = base_gpa(&fx_formats[i]), gpa = b + 0x5008;
+
+		fx_init(&f, &fx_formats[i]);
+		fx_slot(&f, 1, b >> 12, 64, 0, 0);
+		/* no frame for the page itself */
+		frames_set_limit(f.fr, frames_allocated(f.fr));
+		assert_int_equal(fx_access(&f, gpa, ACCESS_READ, &r, &mf, NULL), RET_PF_ERROR);
+		assert_string_equal(mf.error, "tdp: out of frames for the guest's memory");
+		/* the page, but no table page */
+		frames_set_limit(f.fr, frames_allocated(f.fr) + 1);
+		assert_int_equal(fx_access(&f, gpa, ACCESS_READ, &r, &mf, NULL), RET_PF_ERROR);
+		assert_string_equal(mf.error, "tdp: no table page left");
+		fx_expect_fault(&f, gpa, ACCESS_READ);
+		assert_int_equal(fx_audit(&f, NULL), 0);
+		/* one table short */
+		frames_set_limit(f.fr, frames_allocated(f.fr) + fx_formats[i].levels - 2);
+		assert_int_equal(fx_access(&f, gpa, ACCESS_READ, &r, &mf, NULL), RET_PF_ERROR);
+		assert_int_equal(tdp_tables_live(f.t), 1 + fx_formats[i].levels - 2);
+		frames_set_limit(f.fr, UINT64_MAX);
+		assert_int_equal(fx_access(&f, gpa, ACCESS_READ, &r, &mf, NULL), RET_PF_FIXED);
+		fx_expect_mapped(&f, gpa, ACCESS_WRITE);
+		assert_int_equal(tdp_tables_live(f.t), fx_formats[i].levels);
+		assert_int_equal(fx_audit(&f, NULL), 1);
+		fx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_root_values),
 		cmocka_unit_test(test_config_invalid),
 		cmocka_unit_test(test_guest_paging),
+		cmocka_unit_test(test_out_of_frames),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
