@@ -250,6 +250,10 @@ enum gos_status gos_exec(struct gos *g, int pid, const struct gos_image *img, st
 	p->mm = mm;
 	mm->users = 1;
 	s = gos_switch_mm(g, p->cpu, mm);
+	/* a vCPU the process left may still have the old address space loaded */
+	for (unsigned c = 0; c < g->ncpus && s == GOS_OK; c++)
+		if (g->cpu[c].cur_mm == old)
+			s = gos_switch_mm(g, c, NULL);
 	if (s != GOS_OK)
 		return s;
 	gos_forget_mm(g, old);

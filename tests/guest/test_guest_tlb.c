@@ -175,6 +175,7 @@ static void migrate(bool pcid)
 	struct genv e;
 	const struct gos_stats *st;
 	struct counters *c;
+	struct gos_image img = { .text_pages = 2, .data_pages = 2, .stack_pages = 1 };
 	uint64_t a, b, invpcid;
 	int p, q;
 
@@ -203,6 +204,13 @@ static void migrate(bool pcid)
 	} else {
 		assert_int_equal(c->ipis[CNT_L0], 1);
 	}
+	/* p leaves vCPU 1 with its address space loaded, then execs on vCPU 0: vCPU 1 lets go of it */
+	GENV_OK(&e, gos_migrate(e.g, p, 0));
+	img.file = gos_file_create(e.g, 4);
+	GENV_OK(&e, gos_exec(e.g, p, &img, NULL));
+	genv_check(&e);
+	GENV_OK(&e, gos_exit(e.g, p));
+	GENV_OK(&e, gos_exit(e.g, q));
 	genv_down(&e);
 }
 

@@ -48,11 +48,11 @@ static void run(enum genv_hv hv)
 	p.threads = 1;
 	p.table_bytes = UINT64_C(64) << 30;
 	p.init = false;
-	p.updates = 4096;
+	p.updates = 2048;
 	if (wl_run(e.g, &p, &r, &err) != GOS_OK)
 		fail_msg("gups: %s", err);
 	/* each update of an untouched page: a read fault (zero page) and a write fault (copy) */
-	assert_true(r.guest.faults >= 2 * 4000 && r.guest.faults <= 2 * 4096);
+	assert_true(r.guest.faults >= 2 * 2000 && r.guest.faults <= 2 * 2048);
 	guest_pt = gos_stats(e.g)->pt_alloc;
 	ept_pt = c->pt_alloc[CNT_PT_EPT01];
 	stored = hostmem_stored_pages(vm_hostmem(e.vm));
