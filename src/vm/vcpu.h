@@ -37,11 +37,17 @@
  *
  * Privileged operations (vcpu_mov_cr3, ...): when intercepted (hw.intercepts)
  * they exit with their operand and the hypervisor emulates them (typically
- * with vcpu_set_guest_regs and its own TLB management, or with
+ * with vcpu_commit_priv and its own MMU and TLB work, or with
  * vcpu_exec_native to do what the hardware would have done); otherwise the
  * hardware executes them: the guest's and the hardware's register change
  * alike and tlb.h applies the instruction's invalidation with the hardware
- * registers.
+ * registers. A register write in PAE mode loads the PDPTEs: one with a
+ * reserved bit is #GP; a nested fault while loading them is an exit, after
+ * which the instruction is executed again.
+ *
+ * IPIs (vcpu_send_ipi): HV_I_IPI makes the send an exit on the sender,
+ * HV_I_INTR the arrival an exit on the target. Hypercalls always exit
+ * under a hypervisor.
  *
  * Counting (src/sim/counters.h, at the VM's guest level `L`):
  * instructions[L] +1 per operation (memory or privileged) and per
@@ -49,7 +55,11 @@
  * tlb_misses, walks, walk_refs, ad_writes from the TLB's own statistics of
  * each access; guest_pf[L] per #PF delivered to the guest; flushes[L] per
  * invalidating instruction the hardware executes for the guest (an
- * intercepted one is the hypervisor's to count); ipis[L] per target.
+ * intercepted one is the hypervisor's to count: vcpu_exec_native counts it
+ * at L-1); ipis[L] per target; hypercalls[L] by number; guest page-table
+ * pages and shootdowns as the guest reports them (vcpu_note). The
+ * hypervisor's own work (sw_walks of vcpu_emulate_mem, flushes of VM
+ * transitions without VPID) is counted at L-1.
  */
 #ifndef NESTMMU_VM_VCPU_H
 #define NESTMMU_VM_VCPU_H

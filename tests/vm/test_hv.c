@@ -237,6 +237,43 @@ static void tdp_refs(enum cpu_vendor vendor, unsigned levels, uint64_t want_gues
 	vm_destroy(t.vm);
 }
 
+/*
+ * PAE under EPT: enabling paging loads the four PDPTEs through EPT (SDM
+ * 4.4.1; the project's choice: at the load, ARCHITECTURE.md). The PDPT's
+ * page was never touched, so the load is an EPT violation (without a
+ * linear address: qualification bit 7 clear); the TDP MMU maps it and the
+ * MOV CR0 is executed again. All four PDPTEs are zero: valid, not present.
+ */
+static void test_pae_pdpte_load_exits(void **state)
+{
+	struct vmt t;
+	struct hvt_tdp h;
+	struct guest_fault f;
+
+	(void)state;
+	vmt_init(&t, 1);
+	hvt_tdp_attach(&h, t.vm, 4, 1);
+	assert_int_equal(vcpu_mov_cr4(t.v, CR4_PAE), VCPU_OK);
+	assert_int_equal(vcpu_mov_cr3(t.v, 0x300000), VCPU_OK); /* paging off: nothing loaded */
+	assert_int_equal(h.violations, 0);
+	assert_int_equal(vcpu_mov_cr0(t.v, CR0_PE | CR0_PG), VCPU_OK);
+	assert_int_equal(h.violations, 1);
+	assert_int_equal(exits(t.vm, CNT_EXIT_EPT_VIOLATION), 1);
+	assert_int_equal(cpu_paging_mode(&vcpu_cpu(t.v)->regs), PAGING_PAE);
+	/* nothing is mapped: an access is the guest's #PF, not an exit */
+	assert_int_equal(vcpu_touch(t.v, 0x1000, ACCESS_READ, &f), VCPU_FAULT);
+	assert_int_equal(f.kind, XO_PAGE_FAULT);
+	assert_int_equal(h.violations, 1);
+	/* a PDPTE with a reserved bit (bit 1): MOV CR3 #GPs, CR3 unchanged */
+	assert_int_equal(vcpu_mov_cr0(t.v, CR0_PE), VCPU_OK);
+	assert_int_equal(vcpu_write(t.v, 0x300000, 8, 0x400000 | PTE_P | PTE_RW, NULL), VCPU_OK);
+	assert_int_equal(vcpu_mov_cr0(t.v, CR0_PE | CR0_PG), VCPU_FAULT);
+	assert_int_equal(vcpu_last_fault(t.v)->kind, XO_GP);
+	assert_int_equal(cpu_paging_mode(&vcpu_cpu(t.v)->regs), PAGING_NONE);
+	hvt_tdp_detach(&h);
+	vm_destroy(t.vm);
+}
+
 static void test_tdp_ept_4x4(void **state) { (void)state; tdp_refs(CPU_INTEL, 4, 4, 20); }
 static void test_tdp_npt_4x4(void **state) { (void)state; tdp_refs(CPU_AMD, 4, 4, 20); }
 static void test_tdp_ept_5x5(void **state) { (void)state; tdp_refs(CPU_INTEL, 5, 5, 30); }
@@ -247,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_trap_all),
 		cmocka_unit_test(test_no_vpid_flushes),
 		cmocka_unit_test(test_emulated_write),
+		cmocka_unit_test(test_pae_pdpte_load_exits),
 		cmocka_unit_test(test_tdp_ept_4x4),
 		cmocka_unit_test(test_tdp_npt_4x4),
 		cmocka_unit_test(test_tdp_ept_5x5),
