@@ -242,6 +242,42 @@ static void test_determinism(void **state)
 	}
 }
 
+/* The oracle reads and counts nothing: a checked run leaves the same counters as an unchecked one. */
+static void oracle_run(enum wl_kind k, enum genv_hv hv, bool check, struct counters *c)
+{
+	struct genv e;
+	struct genv_opts o;
+	struct wl_params p;
+	struct wl_report r;
+	const char *err = NULL;
+
+	genv_opts_default(&o, PAGING_4LEVEL);
+	o.ncpus = hv == GENV_SHADOW ? 1 : 2;
+	o.hv = hv;
+	o.check = check;
+	genv_up(&e, &o);
+	e.ck.max_pages_per_vma = 16;
+	small(&p, k);
+	if (wl_run(e.g, &p, &r, &err) != GOS_OK)
+		fail_msg("%s: %s", wl_name(k), err ? err : "?");
+	*c = *vm_counters(e.vm);
+	genv_down(&e);
+}
+
+static void test_oracle_does_not_perturb(void **state)
+{
+	(void)state;
+	for (int k = 0; k < WL_COUNT; k++) {
+		for (int hv = GENV_NATIVE; hv <= GENV_SHADOW; hv++) {
+			struct counters a, b;
+
+			oracle_run((enum wl_kind)k, (enum genv_hv)hv, false, &a);
+			oracle_run((enum wl_kind)k, (enum genv_hv)hv, true, &b);
+			assert_memory_equal(&a, &b, sizeof(a));
+		}
+	}
+}
+
 static void test_bad_params(void **state)
 {
 	struct wl_params p;
@@ -268,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_kbuild_counts),
 		cmocka_unit_test(test_vmchurn_counts),
 		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_oracle_does_not_perturb),
 		cmocka_unit_test(test_bad_params),
 	};
 
