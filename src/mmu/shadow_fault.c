@@ -92,6 +92,12 @@ bool shadow_child_key(const struct shadow_mmu *s, const struct pt_format *gfmt,
 		role->direct = 1;
 		role->access = (gentry & PTE_D) ? acc : (acc & ~ACC_W);
 		role->pkey = raw_pkey(sp->role, gentry);
+		/*
+		 * D itself is in the key, not only through W: under guest
+		 * CR0.WP = 0 a read-only page gets supervisor-writable leaves
+		 * (once D is set), which must go when the guest clears D.
+		 */
+		role->gdirty = (gentry & PTE_D) != 0;
 		return true;
 	}
 	*gfn = pt_table_addr(gfmt, glevel, gentry) >> 12;
@@ -265,7 +271,8 @@ static enum ret_pf do_fault(struct shadow_mmu *s, const struct cpu *guest, struc
 			return ret;
 	}
 	f->gfn = p.gpa >> 12;
-	if (!root_ensure(s, &g) || !sp_make_room(s, PT_MAX_LEVELS))
+	s->epoch++;
+	if (!root_ensure(s, &g))
 		return fail(s, f, "no shadow root");
 	root = &s->roots[0];
 	sp = root->pae ? root->sp[(gva >> 30) & 3] : root->sp[0];
@@ -283,16 +290,28 @@ static enum ret_pf do_fault(struct shadow_mmu *s, const struct cpu *guest, struc
 
 		if (!shadow_child_key(s, gfmt, sp, idx, sp->role.direct ? 0 : p.gentry[level], &cgfn, &crole))
 			return fail(s, f, "internal: a guest entry the walk used is not valid");
-		child = sp_get(s, guest, cgfn, crole, &created);
-		if (!child)
-			return fail(s, f, "no shadow page");
+		child = NULL;
 		if (sp_present(sp, idx)) {
 			if (!spte_read(s, sp, idx, &e))
 				return fail(s, f, "shadow table read failed");
-			if ((e & SPTE_ADDR_MASK) != child->pa && !sp_drop_entry(s, sp, idx))
-				return fail(s, f, "shadow table write failed");
+			child = sp_by_pa(s, e & SPTE_ADDR_MASK);
+			if (!child || child->gfn != cgfn || child->role.word != crole.word) {
+				child = NULL;
+				if (!sp_drop_entry(s, sp, idx))
+					return fail(s, f, "shadow table write failed");
+			}
 		}
-		if (!sp_present(sp, idx)) {
+		if (!child) {
+			child = sp_get(s, guest, cgfn, crole, &created);
+			if (!child)
+				return fail(s, f, "no shadow page");
+			/*
+			 * An unsync page linked anew: the invalidations since it
+			 * went unsync may not have reached it (it was not
+			 * reachable from a root), so it is synced first.
+			 */
+			if (child->unsync)
+				sp_sync(s, guest, child);
 			if (!sp_link(s, sp, idx, child))
 				return fail(s, f, "shadow table write failed");
 			changed = true;

@@ -60,7 +60,8 @@ union sp_role {
 		unsigned cr4_pke : 1;        /* protection keys (IA-32e guests) */
 		unsigned efer_nx : 1;        /* XD is a right, not reserved (PAE, IA-32e) */
 		unsigned cr4_pse : 1;        /* 32-bit guest: PS makes 4 MiB pages */
-		unsigned pkey : 4;           /* direct page under a guest large leaf: its key */
+		unsigned pkey : 4;           /* direct page under a guest large leaf: its key, */
+		unsigned gdirty : 1;         /* and its D flag (leaves may be writable only with D) */
 	};
 };
 
@@ -83,6 +84,7 @@ struct shadow_page {
 	unsigned nparents, parents_cap;
 	unsigned root_count;             /* roots (current or cached) holding it */
 	unsigned flood;                  /* emulated writes since it was last used */
+	uint64_t stamp;                  /* the fault that last used it (s->epoch) */
 	bool unsync;
 	bool invalid;                    /* zapped while a root held it: freed when released */
 	uint64_t present[SPT_ENTRIES / 64];
@@ -133,6 +135,7 @@ struct shadow_mmu {
 	struct shadow_page unsync_list;/* sentinel */
 	uint64_t npages, peak, nunsync, rmap_entries;
 	uint64_t cap_zaps, flood_zaps;
+	uint64_t epoch;                /* faults handled: pages of the current one are not zapped for room */
 	struct shadow_root roots[1 + SHADOW_ROOT_CACHE_MAX]; /* [0] current, then MRU order */
 	/*
 	 * The guest's PAE PDPTE registers (SDM 4.4.1): loaded from guest
@@ -143,6 +146,15 @@ struct shadow_mmu {
 	uint64_t gpdpte[4];
 	bool gpdpte_loaded;
 	uint64_t gpdpte_cr3, gpdpte_cr4;
+	/* The formats of the last guest state seen (pt_format_x86 is not free). */
+	struct {
+		bool valid;
+		enum cpu_vendor vendor;
+		unsigned maxphyaddr;
+		struct cpu_features feat;
+		uint64_t cr0, cr4, efer;
+		struct pt_format fmt, hw_fmt;
+	} fmt_cache;
 	bool flush_pending;
 	bool port_failed;
 	const char *error;
@@ -180,7 +192,10 @@ bool sp_drop_entry(struct shadow_mmu *s, struct shadow_page *sp, unsigned idx);
 void sp_zap(struct shadow_mmu *s, struct shadow_page *sp);
 /* Releases one root reference; frees an invalid page no longer held. */
 void sp_put_root(struct shadow_mmu *s, struct shadow_page *sp);
-/* Zaps least recently used pages until `need` more fit under the cap. */
+/*
+ * Zaps least recently used pages (not roots, not on the path of the fault
+ * being handled) until `need` more fit under the cap.
+ */
 bool sp_make_room(struct shadow_mmu *s, unsigned need);
 struct rmap_head *rmap_get(const struct shadow_mmu *s, uint64_t gfn);
 void shadow_set_error(struct shadow_mmu *s, const char *why);

@@ -59,16 +59,26 @@ void sp_guest_fmt(const struct shadow_mmu *s, const struct cpu *guest, union sp_
  * The hardware state for a guest state (shadow.h's table), without CR3
  * and the PDPTE registers (they come from the root).
  */
+static bool same_features(const struct cpu_features *a, const struct cpu_features *b)
+{
+	return a->gbpages == b->gbpages && a->la57 == b->la57 && a->pku == b->pku && a->smep == b->smep &&
+	       a->smap == b->smap;
+}
+
 void guest_ctx_init(struct shadow_mmu *s, const struct cpu *guest, struct guest_ctx *g)
 {
 	const struct cpu_regs *r = &guest->regs;
 	struct cpu_regs *hw = &g->hw;
-	enum paging_mode hw_mode;
+	bool cached = s->fmt_cache.valid && s->fmt_cache.vendor == guest->vendor &&
+		      s->fmt_cache.maxphyaddr == guest->maxphyaddr && same_features(&s->fmt_cache.feat, &guest->feat) &&
+		      s->fmt_cache.cr0 == r->cr0 && s->fmt_cache.cr4 == r->cr4 && s->fmt_cache.efer == r->efer;
 
 	g->cpu = guest;
 	g->mode = cpu_paging_mode(r);
 	g->base = sp_base_role(guest);
-	if (g->mode != PAGING_NONE)
+	if (cached)
+		g->fmt = s->fmt_cache.fmt;
+	else if (g->mode != PAGING_NONE)
 		pt_format_x86(&g->fmt, g->mode, guest->vendor, guest->maxphyaddr, &guest->feat,
 			      r->cr4, r->efer, false);
 	*hw = *r;
@@ -91,9 +101,21 @@ void guest_ctx_init(struct shadow_mmu *s, const struct cpu *guest, struct guest_
 		hw->efer = r->efer | EFER_NXE;
 		break;
 	}
-	hw_mode = cpu_paging_mode(hw);
-	pt_format_x86(&g->hw_fmt, hw_mode, guest->vendor, s->cfg.hw_maxphyaddr, &guest->feat,
+	if (cached) {
+		g->hw_fmt = s->fmt_cache.hw_fmt;
+		return;
+	}
+	pt_format_x86(&g->hw_fmt, cpu_paging_mode(hw), guest->vendor, s->cfg.hw_maxphyaddr, &guest->feat,
 		      hw->cr4, hw->efer, false);
+	s->fmt_cache.valid = true;
+	s->fmt_cache.vendor = guest->vendor;
+	s->fmt_cache.maxphyaddr = guest->maxphyaddr;
+	s->fmt_cache.feat = guest->feat;
+	s->fmt_cache.cr0 = r->cr0;
+	s->fmt_cache.cr4 = r->cr4;
+	s->fmt_cache.efer = r->efer;
+	s->fmt_cache.fmt = g->fmt;
+	s->fmt_cache.hw_fmt = g->hw_fmt;
 }
 
 /* ---- the port ---- */
@@ -209,6 +231,7 @@ static void lru_push(struct shadow_mmu *s, struct shadow_page *sp)
 void sp_touch(struct shadow_mmu *s, struct shadow_page *sp)
 {
 	sp->flood = 0;
+	sp->stamp = s->epoch;
 	if (s->lru.lru_next == sp || !sp->lru_next)
 		return;
 	lru_unlink(sp);
@@ -286,6 +309,8 @@ struct shadow_page *sp_get(struct shadow_mmu *s, const struct cpu *guest, uint64
 	 */
 	if (!role.direct)
 		sp_sync_gfn(s, guest, gfn);
+	if (!sp_make_room(s, 1))
+		return NULL;
 	sp = sp_alloc(s, gfn, role);
 	if (!sp)
 		return NULL;
@@ -507,7 +532,7 @@ bool sp_make_room(struct shadow_mmu *s, unsigned need)
 		struct shadow_page *victim = NULL;
 
 		for (struct shadow_page *sp = s->lru.lru_prev; sp != &s->lru; sp = sp->lru_prev) {
-			if (!sp->root_count) {
+			if (!sp->root_count && sp->stamp != s->epoch) {
 				victim = sp;
 				break;
 			}
@@ -523,7 +548,7 @@ bool sp_make_room(struct shadow_mmu *s, unsigned need)
 			if (s->roots[i].used)
 				last = i;
 		if (!last) {
-			shadow_set_error(s, "shadow page cap reached and every page is held by the current root");
+			shadow_set_error(s, "shadow page cap reached and every page is held by the current root or fault");
 			return false;
 		}
 		root_release(s, &s->roots[last]);

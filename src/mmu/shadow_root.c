@@ -16,7 +16,9 @@
  * recent first (KVM's prev_roots). A root holds a reference on its pages
  * (root_count), so the cap never zaps them; a root page zapped for
  * another reason (write flooding, zap all) is marked invalid, and a root
- * with an invalid page is remade at the next entry.
+ * with an invalid page is remade at the next entry. Making a root syncs
+ * every unsync page (its pages may be reused from an earlier root that
+ * INVLPG could not reach while it was not held).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -202,9 +204,14 @@ static bool root_make(struct shadow_mmu *s, const struct guest_ctx *g, const str
 	union sp_role role = g->base;
 	enum mem_status st = MEM_RETRY;
 
+	/*
+	 * The pages under a root that was dropped from the cache stay linked:
+	 * made again, it would reach unsync pages that no INVLPG reached
+	 * while it was not held. Syncing every unsync page here is what
+	 * loading a root requires (KVM syncs the root's unsync children).
+	 */
+	shadow_sync_all(s, g->cpu);
 	memset(r, 0, sizeof(*r));
-	if (!sp_make_room(s, 4))
-		return false;
 	r->used = true;
 	r->role_word = k->role_word;
 	r->guest_root = k->guest_root;
@@ -480,16 +487,31 @@ const char *shadow_check(struct shadow_mmu *s)
 			return "a page other than a guest leaf table is unsync";
 		n++;
 	}
+	const struct shadow_page *held[4 * (1 + SHADOW_ROOT_CACHE_MAX)];
+	unsigned nheld = 0;
+
 	for (unsigned i = 0; i <= s->cfg.root_cache; i++) {
 		const struct shadow_root *r = &s->roots[i];
 
 		for (unsigned j = 0; r->used && j < 4; j++) {
-			if (!r->sp[j])
+			const struct shadow_page *sp = r->sp[j];
+			unsigned refs = 0;
+			bool seen = false;
+
+			if (!sp)
 				continue;
-			if (r->sp[j]->invalid)
-				n++; /* held by the root, off the list */
-			else if (!r->sp[j]->root_count)
-				return "a root's page has no root reference";
+			for (unsigned k = 0; k < nheld; k++)
+				seen |= held[k] == sp;
+			if (seen)
+				continue;
+			held[nheld++] = sp;
+			for (unsigned a = 0; a <= s->cfg.root_cache; a++)
+				for (unsigned b = 0; s->roots[a].used && b < 4; b++)
+					refs += s->roots[a].sp[b] == sp;
+			if (sp->root_count != refs)
+				return "a root page's reference count differs from the roots holding it";
+			if (sp->invalid)
+				n++; /* held by a root, off the list */
 		}
 	}
 	if (links != parents)
@@ -510,8 +532,8 @@ const char *shadow_check(struct shadow_mmu *s)
 	}
 	if (rm != s->rmap_entries)
 		return "the reverse-map entry count is wrong";
-	if (n > s->npages)
-		return "more pages than counted";
+	if (n != s->npages)
+		return "the page count differs from the pages live";
 	if (s->cfg.max_pages && s->npages > s->cfg.max_pages)
 		return "more shadow pages than the cap";
 	return NULL;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -338,17 +339,21 @@ void env_invlpg(struct env *e, uint64_t gva)
 
 /* ---- comparing ---- */
 
+static void compare_word(struct env *e, uint64_t a)
+{
+	uint64_t want = ref_word(&e->ref, a), got;
+
+	assert_int_equal(guestmem_read(&e->gm, a, 8, &got), MEM_OK);
+	if (got != want)
+		fail_msg("guest table word at gpa 0x%" PRIx64 ": guest memory 0x%" PRIx64
+			 ", reference (hardware walker) 0x%" PRIx64 " (after %" PRIu64 " accesses)",
+			 a, got, want, e->ops);
+}
+
 static void compare_page(struct env *e, uint64_t page)
 {
-	for (uint64_t a = page; a < page + PAGE_SIZE_4K; a += 8) {
-		uint64_t want = ref_word(&e->ref, a), got;
-
-		assert_int_equal(guestmem_read(&e->gm, a, 8, &got), MEM_OK);
-		if (got != want)
-			fail_msg("guest table word at gpa 0x%" PRIx64 ": guest memory 0x%" PRIx64
-				 ", reference (hardware walker) 0x%" PRIx64 " (after %" PRIu64 " accesses)",
-				 a, got, want, e->ops);
-	}
+	for (uint64_t a = page; a < page + PAGE_SIZE_4K; a += 8)
+		compare_word(e, a);
 }
 
 void env_check_tables(struct env *e)
@@ -365,8 +370,8 @@ static void sync_ref_regs(struct env *e, unsigned cpl)
 	e->ref_mmu.cfg.cpu.regs.pkru = e->cpu.regs.pkru;
 }
 
-/* The reference walk's table pages for gva (no side effect). */
-static unsigned ref_path(struct env *e, uint64_t gva, uint64_t *pages, struct walk_out *out)
+/* The words holding the reference walk's entries for gva (no side effect). */
+static unsigned ref_path(struct env *e, uint64_t gva, uint64_t *words, struct walk_out *out)
 {
 	struct walk_req req = {
 		.fmt = &e->ref_mmu.guest_fmt,
@@ -382,7 +387,7 @@ static unsigned ref_path(struct env *e, uint64_t gva, uint64_t *pages, struct wa
 	(void)walk_tables(&req, out);
 	for (unsigned l = out->top; l >= out->level && l >= 1; l--)
 		if (!out->ent[l].in_reg)
-			pages[n++] = out->ent[l].addr & ~UINT64_C(0xfff);
+			words[n++] = out->ent[l].addr & ~UINT64_C(7);
 	return n;
 }
 
@@ -406,6 +411,29 @@ static const char *acc_name(enum access_type t)
 	return t == ACCESS_READ ? "read" : t == ACCESS_WRITE ? "write" : "fetch";
 }
 
+/* For a failure: the shadow and guest entries on gva's path. */
+static void dump_paths(struct env *e, uint64_t gva)
+{
+	struct hw_mmu m;
+	struct walk_trace tr;
+	struct walk_step steps[16];
+	struct xlate_result r;
+
+	tr = (struct walk_trace){ .steps = steps, .cap = 16 };
+	hw_context(e, &m);
+	hw_translate(&m, gva, ACCESS_READ, false, &r, &tr);
+	print_message("shadow walk of 0x%" PRIx64 " (hw cr3 0x%" PRIx64 "):\n", gva, m.cfg.cpu.regs.cr3);
+	for (unsigned i = 0; i < tr.n && i < 16; i++)
+		print_message("  L%u entry 0x%" PRIx64 " = 0x%" PRIx64 " %s\n", steps[i].level, steps[i].entry_hpa,
+			      steps[i].value, steps[i].note);
+	tr.n = 0;
+	hw_translate(&e->ref_mmu, gva, ACCESS_READ, false, &r, &tr);
+	print_message("guest walk (reference):\n");
+	for (unsigned i = 0; i < tr.n && i < 16; i++)
+		print_message("  L%u entry 0x%" PRIx64 " = 0x%" PRIx64 " %s\n", steps[i].level, steps[i].entry_addr,
+			      steps[i].value, steps[i].note);
+}
+
 void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, bool implicit,
 		unsigned size, uint64_t val, struct xs *out)
 {
@@ -415,6 +443,8 @@ void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, b
 	struct walk_out wo;
 	unsigned np;
 
+	uint64_t emulated0 = e->emulated;
+
 	sync_ref_regs(e, cpl);
 	np = ref_path(e, gva, pages, &wo);
 	hw_translate(&e->ref_mmu, gva, t, implicit, &rr, NULL);
@@ -423,7 +453,7 @@ void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, b
 	bool table_write = rr.outcome == XO_OK && t == ACCESS_WRITE && is_table(e, rr.gpa);
 	if (table_write) {
 		ref_put(&e->ref, rr.gpa, size, val);
-		pages[np++] = rr.gpa & ~UINT64_C(0xfff);
+		pages[np++] = rr.gpa & ~UINT64_C(7);
 	}
 
 	for (unsigned tries = 0;; tries++) {
@@ -482,6 +512,11 @@ void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, b
 			 cpl, ret_pf_name(ret), shadow_error(e->s) ? shadow_error(e->s) : "");
 	}
 	e->ops++;
+	if (table_write && getenv("SHADOW_TRACE"))
+		print_message("    table write gpa 0x%" PRIx64 " = 0x%" PRIx64 " (%s)\n", rr.gpa, val,
+			      e->emulated != emulated0 ? "emulated" : "direct");
+	if (sh.outcome != rr.outcome)
+		dump_paths(e, gva);
 	if (sh.outcome != rr.outcome)
 		fail_msg("gva 0x%" PRIx64 " %s cpl %u%s: shadow %s (ec 0x%x), hardware walker %s (ec 0x%x)",
 			 gva, acc_name(t), cpl, implicit ? " implicit" : "", xlate_outcome_name(sh.outcome),
@@ -498,8 +533,12 @@ void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, b
 			fail_msg("gva 0x%" PRIx64 " %s cpl %u: #PF ec 0x%x cr2 0x%" PRIx64 ", hardware walker ec 0x%x"
 				 " cr2 0x%" PRIx64, gva, acc_name(t), cpl, sh.ec, sh.cr2, rr.error_code, rr.cr2);
 	}
+	/*
+	 * The entries the access may have changed: the A/D flags on its walk
+	 * and the word written. (Whole tables: env_check_tables.)
+	 */
 	for (unsigned i = 0; i < np; i++)
-		compare_page(e, pages[i]);
+		compare_word(e, pages[i]);
 	if (out)
 		*out = sh;
 }
@@ -543,6 +582,8 @@ void env_check_subset(struct env *e, const uint64_t *gvas, unsigned n)
 						fail_msg("gva 0x%" PRIx64 ": shadow-writable with the guest's D clear", gvas[i]);
 					gpa = wo.out_addr;
 				}
+				if (env_frame(e, gpa) != r.hpa)
+					dump_paths(e, gvas[i]);
 				if (env_frame(e, gpa) != r.hpa)
 					fail_msg("gva 0x%" PRIx64 ": shadow maps 0x%" PRIx64 ", the guest's tables 0x%" PRIx64,
 						 gvas[i], r.hpa, env_frame(e, gpa));

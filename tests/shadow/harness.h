@@ -15,7 +15,9 @@
  * the access is repeated (RET_PF_FIXED), delivered (RET_PF_INJECT) or
  * emulated (RET_PF_EMULATE). The outcomes must be the same - the frame
  * backing the reference's gpa, or the same #PF error code and CR2 - and
- * so must the guest's page tables in both memories (A/D included).
+ * so must the guest's page tables in both memories (A/D included): the
+ * entries an access may change after each access, every table page at
+ * the tests' check points (env_check_tables).
  *
  * Expected values come only from the hardware walker over the reference
  * tables: the shadow MMU's own state is never an expected value.
@@ -125,8 +127,8 @@ void env_invlpg(struct env *e, uint64_t gva);
 /*
  * One access (cpl 0 or 3; implicit supervisor access; for a write, the
  * value stored if it lands in a page table): made on both sides, compared
- * (outcome, frame or #PF, and the guest tables on the walk's path). Fails
- * the test on any difference.
+ * (outcome, frame or #PF, the guest entries on the walk's path and the word
+ * written, in both memories). Fails the test on any difference.
  */
 void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, bool implicit,
 		unsigned size, uint64_t val, struct xs *out);
