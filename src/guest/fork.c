@@ -180,12 +180,17 @@ int gos_fork(struct gos *g, int pid)
 		c.vma = &p->mm->vma[i];
 		s = copy_table(&c, p->mm->pgd, g->geom.levels, 0, c.vma->start, c.vma->end);
 	}
-	if (s == GOS_OK && c.wrprotected)
-		s = gos_flush_range(g, p->cpu, p->mm, 0, g->geom.user_top, true);
+	/* even when the copy failed half way: the parent's write-protected PTEs must not stay cached writable */
+	if (s != GOS_DEAD && c.wrprotected) {
+		enum gos_status f = gos_flush_range(g, p->cpu, p->mm, 0, g->geom.user_top, true);
+
+		if (f != GOS_OK)
+			s = f;
+	}
 	if (s != GOS_OK) {
 		if (s != GOS_DEAD)
 			gos_mm_destroy(g, c.v, c.child);
-		return s;
+		return s == GOS_DEAD ? s : gos_checkpoint(g, "a failed fork") == GOS_OK ? s : GOS_DEAD;
 	}
 	cpu = gos_pick_cpu(g);
 	child = new_proc(g, pid, cpu, c.child);

@@ -369,6 +369,60 @@ static void test_munmap(void **state)
 	munmap_mode(PAGING_5LEVEL, true);
 }
 
+/*
+ * Out of memory: a 16 MiB guest (4-level, 2 MiB direct-map pages: 3 kernel
+ * tables) has pages 256..4095 to hand out. A process writing page after
+ * page is killed at the first fault that finds none; everything it held
+ * goes back. A fork that runs out half way fails cleanly (the oracle checks
+ * the parent's write-protected PTEs were flushed), and the parent goes on.
+ */
+static void test_oom(void **state)
+{
+	struct genv e;
+	const struct gos_stats *st;
+	uint64_t a, i;
+	int pid, child;
+	enum gos_status s = GOS_OK;
+
+	(void)state;
+	up(&e, PAGING_4LEVEL, UINT64_C(16) << 20);
+	st = gos_stats(e.g);
+	gos_set_check(e.g, NULL, NULL); /* thousands of faults: checked at the end and around the fork */
+	pid = gos_spawn(e.g, 0);
+	GENV_OK(&e, gos_mmap(e.g, pid, 8192, RW, GOS_MAP_PRIVATE, -1, 0, &a));
+	for (i = 0; i < 8192 && s == GOS_OK; i++)
+		s = gos_touch(e.g, pid, a + i * 4096, ACCESS_WRITE);
+	GENV_EXPECT(&e, s, GOS_KILLED);
+	assert_int_equal(st->oom, 1);
+	/*
+	 * 3840 pages = 3 kernel tables + the zero page + PML4, PDPT, PD + PTs + data.
+	 * The region starts 4 KiB below a 2 MiB boundary (mmap is top-down
+	 * from 2^47 - 4 KiB - 64 MiB): its first PT maps one page, the next
+	 * ones 512 each, so N data pages need 1 + ceil((N - 1) / 512) PTs:
+	 * 3833 = N + PTs gives N = 3824 (9 PTs).
+	 */
+	assert_int_equal(st->pages_alloc, 3824);
+	assert_int_equal(st->pages_alloc, st->pages_free);
+	assert_int_equal(st->pt_alloc - st->pt_free, 3);
+	/*
+	 * A parent with 3815 pages written (9 PTs: 3824 of the 3833 pages) leaves
+	 * 9 free; its child needs 12 tables (PML4, PDPT, PD, 9 PTs) and no data
+	 * page (copy-on-write): the fork fails half way, the parent lives on.
+	 */
+	pid = gos_spawn(e.g, 0);
+	GENV_OK(&e, gos_mmap(e.g, pid, 3815, RW, GOS_MAP_PRIVATE, -1, 0, &a));
+	for (i = 0; i < 3815; i++)
+		GENV_OK(&e, gos_touch(e.g, pid, a + i * 4096, ACCESS_WRITE));
+	genv_check(&e);
+	gos_set_check(e.g, gos_check_hook, &e.ck);
+	child = gos_fork(e.g, pid);
+	assert_int_equal(child, GOS_ENOMEM);
+	GENV_OK(&e, gos_touch(e.g, pid, a, ACCESS_WRITE));
+	GENV_OK(&e, gos_exit(e.g, pid));
+	assert_int_equal(st->pages_alloc, st->pages_free);
+	genv_down(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_cow),
 		cmocka_unit_test(test_exec),
 		cmocka_unit_test(test_munmap),
+		cmocka_unit_test(test_oom),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
