@@ -299,13 +299,14 @@ enum vcpu_status vcpu_deliver_gp(struct vcpu *v)
 	return vcpu_deliver(v, &f);
 }
 
-/* ---- accounting of one tlb_access ---- */
+/* ---- accounting of tlb_access ---- */
 
-struct tlb_snap {
-	uint64_t hit[CNT_TLBS], miss[CNT_TLBS];
-	uint64_t walks, refs, ad;
-};
-
+/*
+ * The TLB's statistics grow; what they grew by since the last access is
+ * added to the counters (v->seen holds what was added so far). The paging-
+ * structure caches and the nested TLB are looked up only during walks, so
+ * their sums are taken only after an access that walked.
+ */
 static void psc_sum(const struct tlb_counts *c, uint64_t *hit, uint64_t *miss)
 {
 	*hit = *miss = 0;
@@ -315,53 +316,50 @@ static void psc_sum(const struct tlb_counts *c, uint64_t *hit, uint64_t *miss)
 	}
 }
 
-static void tlb_snap(const struct tlb *t, struct tlb_snap *s)
+static void tlb_account(struct vcpu *v)
 {
-	const struct tlb_stats *st = tlb_get_stats(t);
-
-	s->hit[CNT_TLB_TLB] = st->tlb.hits;
-	s->miss[CNT_TLB_TLB] = st->tlb.misses;
-	psc_sum(st->psc, &s->hit[CNT_TLB_PSC], &s->miss[CNT_TLB_PSC]);
-	psc_sum(st->npsc, &s->hit[CNT_TLB_NPSC], &s->miss[CNT_TLB_NPSC]);
-	s->hit[CNT_TLB_NTLB] = st->ntlb.hits;
-	s->miss[CNT_TLB_NTLB] = st->ntlb.misses;
-	s->walks = st->walks;
-	s->refs = st->walk_refs;
-	s->ad = st->ad_writes;
-}
-
-static void tlb_account(struct vcpu *v, const struct tlb_snap *b)
-{
+	const struct tlb_stats *st = tlb_get_stats(v->tlb);
+	struct vcpu_tlb_seen *seen = &v->seen, now;
 	struct counters *c = v->cnt;
 	unsigned l = vcpu_level_of(v);
-	struct tlb_snap a;
 	uint64_t refs, ad;
 
-	tlb_snap(v->tlb, &a);
-	for (unsigned i = 0; i < CNT_TLBS; i++) {
-		c->tlb_hits[l][i] += a.hit[i] - b->hit[i];
-		c->tlb_misses[l][i] += a.miss[i] - b->miss[i];
+	c->tlb_hits[l][CNT_TLB_TLB] += st->tlb.hits - seen->hit[CNT_TLB_TLB];
+	c->tlb_misses[l][CNT_TLB_TLB] += st->tlb.misses - seen->miss[CNT_TLB_TLB];
+	seen->hit[CNT_TLB_TLB] = st->tlb.hits;
+	seen->miss[CNT_TLB_TLB] = st->tlb.misses;
+	if (st->walks == seen->walks)
+		return;
+	psc_sum(st->psc, &now.hit[CNT_TLB_PSC], &now.miss[CNT_TLB_PSC]);
+	psc_sum(st->npsc, &now.hit[CNT_TLB_NPSC], &now.miss[CNT_TLB_NPSC]);
+	now.hit[CNT_TLB_NTLB] = st->ntlb.hits;
+	now.miss[CNT_TLB_NTLB] = st->ntlb.misses;
+	for (unsigned i = CNT_TLB_PSC; i < CNT_TLBS; i++) {
+		c->tlb_hits[l][i] += now.hit[i] - seen->hit[i];
+		c->tlb_misses[l][i] += now.miss[i] - seen->miss[i];
+		seen->hit[i] = now.hit[i];
+		seen->miss[i] = now.miss[i];
 	}
-	c->walks[l] += a.walks - b->walks;
-	refs = a.refs - b->refs;
-	ad = a.ad - b->ad;
+	c->walks[l] += st->walks - seen->walks;
+	refs = st->walk_refs - seen->refs;
+	ad = st->ad_writes - seen->ad;
 	c->walk_refs[l][CNT_DIM_NESTED] += v->nested_reads;
 	c->walk_refs[l][CNT_DIM_GUEST] += refs - v->nested_reads;
 	c->ad_writes[l][CNT_DIM_NESTED] += v->nested_ad;
 	c->ad_writes[l][CNT_DIM_GUEST] += ad - v->nested_ad;
+	seen->walks = st->walks;
+	seen->refs = st->walk_refs;
+	seen->ad = st->ad_writes;
 }
 
 /* tlb_access under the loaded context, counted. */
 static void access_once(struct vcpu *v, uint64_t gva, enum access_type type, struct xlate_result *r)
 {
-	struct tlb_snap before;
-
-	tlb_snap(v->tlb, &before);
 	v->nested_reads = v->nested_ad = 0;
 	v->counting = true;
 	tlb_access(v->tlb, &v->mmu, gva, type, false, r);
 	v->counting = false;
-	tlb_account(v, &before);
+	tlb_account(v);
 }
 
 /* ---- data at a host-physical address ---- */

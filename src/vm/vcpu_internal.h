@@ -32,6 +32,11 @@ struct vcpu {
 	/* references to nested tables during one tlb_access (walk_refs by dimension) */
 	bool counting;
 	uint64_t nested_reads, nested_ad;
+	/* the TLB's statistics already folded into the counters */
+	struct vcpu_tlb_seen {
+		uint64_t hit[CNT_TLBS], miss[CNT_TLBS];
+		uint64_t walks, refs, ad;
+	} seen;
 };
 
 /* The counters level of the guest's code, and of its hypervisor (level - 1). */
