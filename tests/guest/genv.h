@@ -37,6 +37,7 @@ struct genv_opts {
 	uint64_t ram;
 	bool pcid, pge, check;
 	bool no_gbpages;
+	bool small_dmap; /* the direct map with 4 KiB pages */
 	unsigned flush_ceiling;
 	unsigned npcid;
 	enum genv_hv hv;
@@ -80,6 +81,7 @@ static inline void genv_up(struct genv *e, const struct genv_opts *o)
 	gc.pge = o->pge;
 	gc.flush_ceiling = o->flush_ceiling;
 	gc.npcid = o->npcid;
+	gc.large_dmap = !o->small_dmap;
 	e->g = gos_boot(cpus, o->ncpus, &gc, &err);
 	if (!e->g)
 		fail_msg("gos_boot (%s): %s", paging_mode_name(o->mode), err);

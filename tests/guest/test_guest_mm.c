@@ -44,11 +44,15 @@ static uint64_t gpa_of(struct genv *e, int pid, uint64_t va, bool *writable)
  *   4-level with 2 GiB: two 1 GiB PDPTEs: PML4 + PDPT: 2;
  *   32-bit with 18 MiB: four 4 MiB pages and a 2 MiB tail of 4 KiB PTEs: PGD + 1 PT.
  */
-static void boot_tables(enum paging_mode mode, uint64_t ram, uint64_t want)
+static void boot_tables_opt(enum paging_mode mode, uint64_t ram, bool small, uint64_t want)
 {
 	struct genv e;
+	struct genv_opts o;
 
-	up(&e, mode, ram);
+	genv_opts_default(&o, mode);
+	o.ram = ram;
+	o.small_dmap = small;
+	genv_up(&e, &o);
 	assert_int_equal(gos_stats(e.g)->pt_alloc, want);
 	assert_int_equal(vm_counters(e.vm)->pt_alloc[CNT_PT_GUEST_L0], want);
 	assert_int_equal(cpu_paging_mode(&vcpu_cpu(vm_vcpu(e.vm, 0))->regs), mode);
@@ -58,9 +62,17 @@ static void boot_tables(enum paging_mode mode, uint64_t ram, uint64_t want)
 	genv_down(&e);
 }
 
+static void boot_tables(enum paging_mode mode, uint64_t ram, uint64_t want)
+{
+	boot_tables_opt(mode, ram, false, want);
+}
+
 static void test_boot(void **state)
 {
 	(void)state;
+	/* 4 KiB pages only: 64 MiB = 32 PTs (+ PML4, PDPT, PD), 16 PTs (+ PGD) for 32-bit */
+	boot_tables_opt(PAGING_4LEVEL, UINT64_C(64) << 20, true, 35);
+	boot_tables_opt(PAGING_32, UINT64_C(64) << 20, true, 17);
 	boot_tables(PAGING_32, UINT64_C(256) << 20, 1);
 	boot_tables(PAGING_PAE, UINT64_C(256) << 20, 2);
 	boot_tables(PAGING_4LEVEL, UINT64_C(256) << 20, 3);
