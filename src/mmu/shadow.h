@@ -36,8 +36,11 @@
  * has D set, so the first write to a clean page faults and sets it.
  *
  * After any call, the hardware's translations of the shadow tables (its
- * TLB) may be stale where the shadow MMU removed or reduced rights:
- * shadow_tlb_flush_pending() says when to flush them (KVM's remote flush).
+ * TLB) may be stale where the shadow MMU removed or reduced rights, or
+ * switched to a root of another role (the TLB is tagged by VPID/PCID, not
+ * by root): shadow_tlb_flush_pending() says when to flush them (KVM's
+ * remote flush). Shadow entries have A (and, if writable, D) preset, so the
+ * hardware never writes them (nor, at L1, makes L0 trap for that).
  */
 #ifndef NESTMMU_MMU_SHADOW_H
 #define NESTMMU_MMU_SHADOW_H
@@ -156,7 +159,7 @@ void shadow_sync_all(struct shadow_mmu *s, const struct cpu *guest);
 /* Zaps every shadow page (roots are remade at the next entry). */
 void shadow_zap_all(struct shadow_mmu *s);
 
-/* True if shadow entries lost rights since the last call with clear = true. */
+/* True if shadow entries lost rights (or the root's role changed) since the last call with clear = true. */
 bool shadow_tlb_flush_pending(struct shadow_mmu *s, bool clear);
 
 /* Why the last call failed (NULL if it did not). */

@@ -170,6 +170,9 @@ void guest_ctx_init(struct shadow_mmu *s, const struct cpu *guest, struct guest_
 /* The guest format a role was made for (reserved bits, PS, XD). */
 void sp_guest_fmt(const struct shadow_mmu *s, const struct cpu *guest, union sp_role role,
 		  struct pt_format *f);
+/* Guest memory through guestmem, repeating what the port answers MEM_RETRY. */
+enum mem_status gm_read(struct shadow_mmu *s, uint64_t gpa, unsigned size, uint64_t *val);
+enum mem_status gm_write(struct shadow_mmu *s, uint64_t gpa, unsigned size, uint64_t val);
 bool spte_read(struct shadow_mmu *s, const struct shadow_page *sp, unsigned idx, uint64_t *val);
 bool spte_write(struct shadow_mmu *s, struct shadow_page *sp, unsigned idx, uint64_t val);
 static inline bool sp_present(const struct shadow_page *sp, unsigned idx)

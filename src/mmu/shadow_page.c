@@ -120,6 +120,24 @@ void guest_ctx_init(struct shadow_mmu *s, const struct cpu *guest, struct guest_
 
 /* ---- the port ---- */
 
+enum mem_status gm_read(struct shadow_mmu *s, uint64_t gpa, unsigned size, uint64_t *val)
+{
+	enum mem_status st = MEM_RETRY;
+
+	for (unsigned i = 0; i <= MEM_PORT_PMEM_RETRIES && st == MEM_RETRY; i++)
+		st = guestmem_read(&s->gm, gpa, size, val);
+	return st;
+}
+
+enum mem_status gm_write(struct shadow_mmu *s, uint64_t gpa, unsigned size, uint64_t val)
+{
+	enum mem_status st = MEM_RETRY;
+
+	for (unsigned i = 0; i <= MEM_PORT_PMEM_RETRIES && st == MEM_RETRY; i++)
+		st = guestmem_write(&s->gm, gpa, size, val);
+	return st;
+}
+
 bool spte_read(struct shadow_mmu *s, const struct shadow_page *sp, unsigned idx, uint64_t *val)
 {
 	enum mem_status st = MEM_RETRY;

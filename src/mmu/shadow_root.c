@@ -148,7 +148,7 @@ void guest_pdptes_update(struct shadow_mmu *s, const struct guest_ctx *g)
 	if (s->gpdpte_loaded && s->gpdpte_cr3 == root && s->gpdpte_cr4 == (r->cr4 & PDPTE_RELOAD_CR4))
 		return;
 	for (unsigned i = 0; i < 4; i++)
-		if (guestmem_read(&s->gm, root + 8 * i, 8, &s->gpdpte[i]) != MEM_OK)
+		if (gm_read(s, root + 8 * i, 8, &s->gpdpte[i]) != MEM_OK)
 			s->gpdpte[i] = 0;
 	s->gpdpte_loaded = true;
 	s->gpdpte_cr3 = root;
@@ -303,6 +303,13 @@ static bool root_switch(struct shadow_mmu *s, const struct guest_ctx *g, bool *h
 		if (!root_make(s, g, &k, &found))
 			return false;
 	}
+	/*
+	 * The hardware's TLB tags translations by VPID/PCID, not by root:
+	 * entries cached under a root of another role (e.g. supervisor-
+	 * writable leaves made for CR0.WP = 0) must not survive the switch.
+	 */
+	if (s->roots[0].used && s->roots[0].role_word != found.role_word)
+		s->flush_pending = true;
 	memmove(&s->roots[1], &s->roots[0], i * sizeof(s->roots[0]));
 	s->roots[0] = found;
 	return true;

@@ -63,7 +63,7 @@ void sp_sync(struct shadow_mmu *s, const struct cpu *guest, struct shadow_page *
 			uint64_t gentry;
 
 			bits &= bits - 1;
-			if (guestmem_read(&s->gm, (sp->gfn << 12) + (uint64_t)sp_guest_index(sp, idx) * es, es,
+			if (gm_read(s, (sp->gfn << 12) + (uint64_t)sp_guest_index(sp, idx) * es, es,
 					  &gentry) != MEM_OK)
 				gentry = 0;
 			SPT_COUNT(s, spt_sync_entries, 1);

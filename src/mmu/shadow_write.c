@@ -151,7 +151,7 @@ static enum mem_status store_bytes(struct shadow_mmu *s, uint64_t gpa, unsigned 
 	enum mem_status st;
 
 	for (uint64_t w = first, i = 0; w <= last; w += 8, i++) {
-		st = guestmem_read(&s->gm, w, 8, &words[i]);
+		st = gm_read(s, w, 8, &words[i]);
 		if (st != MEM_OK)
 			return st;
 	}
@@ -162,7 +162,7 @@ static enum mem_status store_bytes(struct shadow_mmu *s, uint64_t gpa, unsigned 
 		words[i] = (words[i] & ~(UINT64_C(0xff) << sh)) | (((val >> (8 * b)) & 0xff) << sh);
 	}
 	for (uint64_t w = first, i = 0; w <= last; w += 8, i++) {
-		st = guestmem_write(&s->gm, w, 8, words[i]);
+		st = gm_write(s, w, 8, words[i]);
 		if (st != MEM_OK)
 			return st;
 	}
@@ -177,13 +177,17 @@ enum mem_status shadow_emulate_write(struct shadow_mmu *s, const struct cpu *gue
 	struct shadow_page *sp, *next;
 	enum mem_status st;
 
+	bool protected_gfn;
+
 	s->error = NULL;
 	if (size < 1 || size > 8 || off + size > 4096)
 		return MEM_INVALID;
+	protected_gfn = gfn_write_protected(s, gfn);
 	st = store_bytes(s, gpa, size, val);
 	if (st != MEM_OK)
 		return st;
-	SPT_COUNT(s, spt_writes_emulated, 1);
+	if (protected_gfn) /* a trapped write to a page table or tracked frame (not an MMIO/WP emulation) */
+		SPT_COUNT(s, spt_writes_emulated, 1);
 	for (sp = sp_first_of_gfn(s, gfn); sp; sp = next) {
 		struct pt_format gfmt;
 		unsigned es, gfirst, glast;
@@ -206,7 +210,7 @@ enum mem_status shadow_emulate_write(struct shadow_mmu *s, const struct cpu *gue
 
 			if (!sp_entries_of(sp, gi, &first, &n))
 				continue;
-			if (guestmem_read(&s->gm, (gfn << 12) + (uint64_t)gi * es, es, &gentry) != MEM_OK)
+			if (gm_read(s, (gfn << 12) + (uint64_t)gi * es, es, &gentry) != MEM_OK)
 				gentry = 0;
 			for (unsigned i = 0; i < n; i++)
 				sp_update_entry(s, &gfmt, sp, first + i, gentry);

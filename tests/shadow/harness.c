@@ -108,6 +108,54 @@ static void ref_reinit(struct env *e)
 	assert_true(hw_mmu_init(&e->ref_mmu, &cfg, &fail));
 }
 
+static bool retry_now(struct retry_port *r)
+{
+	if (++r->calls % r->every)
+		return false;
+	r->retries++;
+	return true;
+}
+
+static enum mem_status rp_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
+{
+	struct retry_port *r = ctx;
+
+	return retry_now(r) ? MEM_RETRY : r->inner->ops->read(r->inner->ctx, pa, size, val);
+}
+
+static enum mem_status rp_write(void *ctx, uint64_t pa, unsigned size, uint64_t val)
+{
+	struct retry_port *r = ctx;
+
+	return retry_now(r) ? MEM_RETRY : r->inner->ops->write(r->inner->ctx, pa, size, val);
+}
+
+static enum mem_status rp_cmpxchg(void *ctx, uint64_t pa, unsigned size, uint64_t expected, uint64_t desired,
+				  uint64_t *seen)
+{
+	struct retry_port *r = ctx;
+
+	return retry_now(r) ? MEM_RETRY : r->inner->ops->cmpxchg(r->inner->ctx, pa, size, expected, desired, seen);
+}
+
+static enum mem_status rp_alloc(void *ctx, uint64_t *pa)
+{
+	struct retry_port *r = ctx;
+
+	return retry_now(r) ? MEM_RETRY : r->inner->ops->alloc_table(r->inner->ctx, pa);
+}
+
+static enum mem_status rp_free(void *ctx, uint64_t pa)
+{
+	struct retry_port *r = ctx;
+
+	return retry_now(r) ? MEM_RETRY : r->inner->ops->free_table(r->inner->ctx, pa);
+}
+
+static const struct mem_port_ops rp_ops = {
+	.read = rp_read, .write = rp_write, .cmpxchg = rp_cmpxchg, .alloc_table = rp_alloc, .free_table = rp_free,
+};
+
 void env_init(struct env *e, const struct env_opts *o)
 {
 	struct cpu_regs *r = &e->cpu.regs;
@@ -130,7 +178,7 @@ void env_init(struct env *e, const struct env_opts *o)
 	u64map_init(&e->ref);
 
 	e->cpu.vendor = o->vendor;
-	e->cpu.maxphyaddr = GUEST_MAXPHY;
+	e->cpu.maxphyaddr = o->maxphy ? o->maxphy : GUEST_MAXPHY;
 	e->cpu.feat = (struct cpu_features){ .gbpages = true, .la57 = true, .pku = true,
 					      .smep = true, .smap = true };
 	switch (o->mode) {
@@ -162,15 +210,22 @@ void env_init(struct env *e, const struct env_opts *o)
 		break;
 	}
 	if (o->mode != PAGING_NONE)
-		pt_format_x86(&e->fmt, o->mode, o->vendor, GUEST_MAXPHY, &e->cpu.feat, r->cr4, r->efer, false);
+		pt_format_x86(&e->fmt, o->mode, o->vendor, e->cpu.maxphyaddr, &e->cpu.feat, r->cr4, r->efer, false);
 
+	e->level = o->retry_every ? CNT_L1 : CNT_L0;
+	e->kind = o->retry_every ? CNT_PT_SHADOW_L1 : CNT_PT_SHADOW_L0;
+	e->rport = (struct retry_port){
+		.port = { .ops = &rp_ops, .ctx = &e->rport, .level = 1, .name = "test-l1-retry" },
+		.inner = e->port,
+		.every = o->retry_every,
+	};
 	struct shadow_config cfg = {
-		.port = e->port,
+		.port = o->retry_every ? &e->rport.port : e->port,
 		.slots = e->ms,
 		.hw_maxphyaddr = HW_MAXPHY,
 		.cnt = &e->cnt,
-		.level = CNT_L0,
-		.pt_kind = CNT_PT_SHADOW_L0,
+		.level = e->level,
+		.pt_kind = e->kind,
 		.max_pages = o->max_pages,
 		.unsync = o->unsync,
 		.root_cache = o->root_cache,
@@ -198,7 +253,9 @@ void env_fini(struct env *e)
 	if (why)
 		fail_msg("shadow_check: %s", why);
 	shadow_destroy(e->s);
-	assert_int_equal(counters_pt_live(&e->cnt, CNT_PT_SHADOW_L0), 0);
+	assert_int_equal(counters_pt_live(&e->cnt, e->kind), 0);
+	if (e->o.retry_every)
+		assert_true(e->rport.retries > 0);
 	memslots_destroy(e->ms);
 	mem_l0_destroy(e->l0);
 	assert_int_equal(frames_allocated(e->fr), 0);
@@ -325,7 +382,7 @@ void env_set_ctl(struct env *e, uint64_t cr0, uint64_t cr4, uint64_t efer)
 	e->cpu.regs.cr4 = cr4;
 	e->cpu.regs.efer = efer;
 	if (cpu_paging_mode(&e->cpu.regs) != PAGING_NONE)
-		pt_format_x86(&e->fmt, cpu_paging_mode(&e->cpu.regs), e->cpu.vendor, GUEST_MAXPHY,
+		pt_format_x86(&e->fmt, cpu_paging_mode(&e->cpu.regs), e->cpu.vendor, e->cpu.maxphyaddr,
 			      &e->cpu.feat, cr4, efer, false);
 	ref_reinit(e);
 	if (!reload)

@@ -62,6 +62,21 @@ struct env_opts {
 	bool dm_large;          /* direct map with 2/4 MiB pages (else 4 KiB) */
 	bool pse;               /* 32-bit: CR4.PSE */
 	bool nxe;               /* PAE/IA-32e: EFER.NXE */
+	unsigned maxphy;        /* the guest's MAXPHYADDR (0: GUEST_MAXPHY) */
+	/*
+	 * The MMU as L1's hypervisor would run: its port (level 1) answers
+	 * MEM_RETRY to every `retry_every`-th call (0: plain L0 port), and it
+	 * counts at level 1 with the shadow_l1 page kind.
+	 */
+	unsigned retry_every;
+};
+
+/* A port that answers MEM_RETRY now and then (nothing done), else forwards. */
+struct retry_port {
+	struct mem_port port;
+	struct mem_port *inner;
+	unsigned every;
+	uint64_t calls, retries;
 };
 
 struct env {
@@ -69,7 +84,10 @@ struct env {
 	struct hostmem *hm;
 	struct frames *fr;
 	struct mem_l0 *l0;
-	struct mem_port *port;
+	struct mem_port *port;    /* the L0 port: the harness's own accesses, the hardware's walks */
+	struct retry_port rport;  /* the MMU's port with retry_every */
+	enum cnt_level level;     /* the MMU's counters */
+	enum cnt_pt kind;
 	struct memslots *ms;
 	struct guestmem gm;
 	struct counters cnt;

@@ -71,7 +71,9 @@ static void setup(struct rnd *t)
 
 		p->root = i == 0 ? e->kroot : g_new_root(e);
 		for (unsigned k = 0; k < NPAGES; k++) {
-			uint64_t gva = UBASE + (uint64_t)(k / 8) * page_size_large(t) * 2 + (k % 8) * PAGE_SIZE_4K * 3;
+			/* the upper half of some: the other 2 MiB of a 32-bit PDE's range */
+			uint64_t gva = UBASE + (uint64_t)(k / 8) * page_size_large(t) * 2 + (k % 8) * PAGE_SIZE_4K * 3 +
+				       ((k % 8) >= 5 ? PAGE_SIZE_2M : 0);
 			uint64_t fl = PTE_P | PTE_US | ((k & 1) ? PTE_RW : 0);
 
 			p->gva[k] = gva;
@@ -278,18 +280,19 @@ static void check_all(struct rnd *t)
 	env_check_tables(e);
 }
 
-static void run(enum paging_mode mode, enum cpu_vendor v, bool pse, bool unsync, uint64_t cap, unsigned nops,
-		uint64_t seed)
+static void run_opts(struct env_opts *o, unsigned nops, uint64_t seed)
 {
 	struct rnd *t = calloc(1, sizeof(*t));
-	struct env_opts o = { .mode = mode, .vendor = v, .pse = pse, .nxe = true, .dm_large = (seed & 1),
-			      .unsync = unsync, .max_pages = cap, .root_cache = 2 };
+	enum paging_mode mode = o->mode;
+	bool pse = o->pse, unsync = o->unsync;
+	uint64_t cap = o->max_pages;
+	enum cpu_vendor v = o->vendor;
 
 	assert_non_null(t);
 	t->seed = seed;
 	t->ia32e = mode == PAGING_4LEVEL || mode == PAGING_5LEVEL;
 	t->large = mode != PAGING_32 || pse;
-	env_init(&t->e, &o);
+	env_init(&t->e, o);
 	setup(t);
 	for (unsigned i = 0; i < nops; i++) {
 		unsigned r = (unsigned)pick(t, 100), kind;
@@ -311,20 +314,36 @@ static void run(enum paging_mode mode, enum cpu_vendor v, bool pse, bool unsync,
 	check_all(t);
 	struct shadow_stats st;
 	shadow_get_stats(t->e.s, &st);
-	print_message("  %-7s %s%s%s cap %3" PRIu64 ": %" PRIu64 " accesses, %" PRIu64 " fixed, %" PRIu64
+	enum cnt_level l = t->e.level;
+
+	print_message("  %-7s %s%s%s%s cap %3" PRIu64 ": %" PRIu64 " accesses, %" PRIu64 " fixed, %" PRIu64
 		      " injected, %" PRIu64 " emulated; unsync %" PRIu64 " sync %" PRIu64 " zaps %" PRIu64
 		      " (cap %" PRIu64 ", flood %" PRIu64 "), roots hit/miss %" PRIu64 "/%" PRIu64 "\n",
-		      paging_mode_name(mode), cpu_vendor_name(v), pse ? " pse" : "", unsync ? " unsync" : "", cap,
-		      t->e.ops, t->e.fixed, t->e.injected, t->e.emulated, t->e.cnt.spt_unsync[CNT_L0],
-		      t->e.cnt.spt_sync[CNT_L0], t->e.cnt.spt_zaps[CNT_L0], st.cap_zaps, st.flood_zaps,
-		      t->e.cnt.spt_root_hits[CNT_L0], t->e.cnt.spt_root_misses[CNT_L0]);
+		      paging_mode_name(mode), cpu_vendor_name(v), pse ? " pse" : "", unsync ? " unsync" : "",
+		      o->retry_every ? " L1-port" : "", cap, t->e.ops, t->e.fixed, t->e.injected, t->e.emulated,
+		      t->e.cnt.spt_unsync[l], t->e.cnt.spt_sync[l], t->e.cnt.spt_zaps[l], st.cap_zaps, st.flood_zaps,
+		      t->e.cnt.spt_root_hits[l], t->e.cnt.spt_root_misses[l]);
 	assert_true(t->e.fixed > 0 && t->e.injected > 0);
 	if (unsync)
-		assert_true(t->e.cnt.spt_unsync[CNT_L0] > 0);
+		assert_true(t->e.cnt.spt_unsync[l] > 0);
+	if (o->retry_every) { /* nothing counted at L0 */
+		assert_int_equal(t->e.cnt.spt_faults[CNT_L0] + t->e.cnt.sw_walks[CNT_L0], 0);
+		assert_int_equal(t->e.cnt.pt_alloc[CNT_PT_SHADOW_L0], 0);
+		assert_true(t->e.cnt.spt_faults[CNT_L1] > 0);
+	}
 	if (cap == SHADOW_MIN_PAGES)
 		assert_true(st.cap_zaps > 0);
 	env_fini(&t->e);
 	free(t);
+}
+
+static void run(enum paging_mode mode, enum cpu_vendor v, bool pse, bool unsync, uint64_t cap, unsigned n,
+		uint64_t seed, bool dm_large)
+{
+	struct env_opts o = { .mode = mode, .vendor = v, .pse = pse, .nxe = true, .dm_large = dm_large,
+			      .unsync = unsync, .max_pages = cap, .root_cache = 2 };
+
+	run_opts(&o, n, seed);
 }
 
 static unsigned nops(void)
@@ -345,10 +364,10 @@ static void mode_runs(enum paging_mode mode, bool pse)
 {
 	uint64_t seed = base_seed() * 16 + (uint64_t)mode * 4 + pse;
 
-	run(mode, CPU_INTEL, pse, false, 0, nops(), seed);
-	run(mode, CPU_AMD, pse, true, 0, nops(), seed + 1000);
-	run(mode, CPU_INTEL, pse, false, SHADOW_MIN_PAGES, nops(), seed + 2000);
-	run(mode, CPU_AMD, pse, true, SHADOW_MIN_PAGES + 8, nops(), seed + 3000);
+	run(mode, CPU_INTEL, pse, false, 0, nops(), seed, false);
+	run(mode, CPU_AMD, pse, true, 0, nops(), seed + 1000, true);
+	run(mode, CPU_INTEL, pse, false, SHADOW_MIN_PAGES, nops(), seed + 2000, true);
+	run(mode, CPU_AMD, pse, true, SHADOW_MIN_PAGES + 8, nops(), seed + 3000, false);
 }
 
 static void test_random_32(void **state)
@@ -376,6 +395,23 @@ static void test_random_5level(void **state)
 	mode_runs(PAGING_5LEVEL, false);
 }
 
+/*
+ * The MMU as L1's hypervisor would run it: a level-1 port answering
+ * MEM_RETRY every 7th call, counters at L1 (shadow_l1 pages), a guest
+ * MAXPHYADDR (36) below the hardware's (40).
+ */
+static void test_random_l1_port(void **state)
+{
+	(void)state;
+	for (enum paging_mode mode = PAGING_32; mode <= PAGING_5LEVEL; mode++) {
+		struct env_opts o = { .mode = mode, .vendor = CPU_INTEL, .pse = true, .nxe = true, .dm_large = true,
+				      .unsync = mode & 1, .max_pages = (mode == PAGING_PAE) ? SHADOW_MIN_PAGES : 0,
+				      .root_cache = 2, .maxphy = 36, .retry_every = 7 };
+
+		run_opts(&o, nops() / 2, base_seed() * 16 + 9000 + mode);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_random_5level),
 		cmocka_unit_test(test_random_pae),
 		cmocka_unit_test(test_random_32),
+		cmocka_unit_test(test_random_l1_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

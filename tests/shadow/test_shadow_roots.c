@@ -104,10 +104,15 @@ static void test_root_cache(void **state)
 	uint64_t fixed = e.fixed;
 	env_read(&e, USER_VA, 3, &r);
 	assert_int_equal(e.fixed, fixed);
-	/* A change of CR0.WP changes the role: another root, the same guest CR3. */
+	/*
+	 * A change of CR0.WP changes the role: another root, the same guest
+	 * CR3; the hardware TLB (tagged by PCID, not by root) must be flushed.
+	 */
+	(void)shadow_tlb_flush_pending(e.s, true);
 	env_set_ctl(&e, e.cpu.regs.cr0 & ~CR0_WP, e.cpu.regs.cr4, e.cpu.regs.efer);
 	env_read(&e, USER_VA, 3, &r);
 	assert_int_equal(e.fixed, fixed + 1);
+	assert_true(shadow_tlb_flush_pending(e.s, true));
 	env_set_ctl(&e, e.cpu.regs.cr0 | CR0_WP, e.cpu.regs.cr4, e.cpu.regs.efer);
 	env_read(&e, USER_VA, 3, &r);
 	assert_int_equal(e.fixed, fixed + 1); /* back to the cached root */
@@ -290,6 +295,129 @@ static void test_unsync_same_results(void **state)
 	}
 }
 
+/*
+ * An unsync page that no INVLPG could reach (it was not linked from any
+ * root) is synced when it is linked again.
+ */
+static void test_unsync_orphan_relinked(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_4LEVEL, .nxe = true, .dm_large = true, .unsync = true };
+	uint64_t leaf, pde, x = DATA_BASE, y = DATA_BASE + 0x7000;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	uint64_t va2 = USER_VA + PAGE_SIZE_4K;
+
+	(void)g_map(&e, e.kroot, USER_VA, x, 1, UFLAGS, UFLAGS, false);
+	leaf = g_map(&e, e.kroot, va2, x, 1, UFLAGS, UFLAGS, false);
+	pde = g_entry_gpa(&e, e.kroot, USER_VA, 2);
+	env_read(&e, USER_VA, 3, &r);                              /* PT shadowed with the PDE's rights (W) */
+	env_read(&e, va2, 3, &r);
+	g_write_entry(&e, pde, g_ref_get(&e, pde) & ~PTE_RW);      /* another role for the PT: */
+	env_read(&e, va2, 3, &r);                                  /* the first page is now unlinked */
+	g_write_entry(&e, leaf, y | UFLAGS);                       /* both pages go unsync */
+	env_invlpg(&e, va2);                                       /* reaches the linked one only */
+	env_read(&e, va2, 3, &r);
+	assert_int_equal(r.gpa, y);
+	g_write_entry(&e, pde, g_ref_get(&e, pde) | PTE_RW);       /* the first page is linked again */
+	env_read(&e, USER_VA, 3, &r);                              /* (by a fault on the other address) */
+	env_read(&e, va2, 3, &r);                                  /* its entry for va2 must not be stale */
+	assert_int_equal(r.gpa, y);
+	env_fini(&e);
+}
+
+/*
+ * A root made again reuses the tree of pages it had (they stay in the
+ * hash): unsync pages in it that no INVLPG reached are synced when it is
+ * made. Here the second root is that of CR0.WP = 0 (another role, the same
+ * CR3) and no previous roots are cached.
+ */
+static void test_unsync_root_remade(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_4LEVEL, .nxe = true, .dm_large = true, .unsync = true,
+			      .root_cache = 0 };
+	uint64_t leaf, x = DATA_BASE, y = DATA_BASE + 0x7000;
+	uint64_t cr0 = 0, cr4 = 0, efer = 0;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	cr0 = e.cpu.regs.cr0;
+	cr4 = e.cpu.regs.cr4;
+	efer = e.cpu.regs.efer;
+	leaf = g_map(&e, e.kroot, USER_VA, x, 1, UFLAGS, UFLAGS, false);
+	env_read(&e, USER_VA, 3, &r);                      /* WP=1 tree */
+	env_set_ctl(&e, cr0 & ~CR0_WP, cr4, efer);
+	env_read(&e, USER_VA, 3, &r);                      /* WP=0 tree (the WP=1 root is dropped) */
+	env_set_ctl(&e, cr0, cr4, efer);
+	env_read(&e, USER_VA, 3, &r);                      /* WP=1 again (the WP=0 root is dropped) */
+	g_write_entry(&e, leaf, y | UFLAGS);               /* both PT pages go unsync */
+	env_invlpg(&e, USER_VA);                           /* reaches the WP=1 tree only */
+	env_read(&e, USER_VA, 3, &r);
+	assert_int_equal(r.gpa, y);
+	env_set_ctl(&e, cr0 & ~CR0_WP, cr4, efer);         /* the WP=0 root made again */
+	env_read(&e, USER_VA, 3, &r);
+	assert_int_equal(r.gpa, y);
+	env_fini(&e);
+}
+
+/*
+ * 32-bit paging, unsync: syncing the shadow page of the upper half of a
+ * guest PT compares its entries with the upper half's guest entries (here
+ * the lower half maps the same frame writable, the upper half read-only).
+ */
+static void test_32bit_unsync_quadrant(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_32, .pse = true, .dm_large = true, .unsync = true };
+	uint64_t lo = USER_VA + 0x5000, hi = lo + PAGE_SIZE_2M, f = DATA_BASE + 0x3000, leaf_hi;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	(void)g_map(&e, e.kroot, lo, f, 1, UFLAGS | PTE_A | PTE_D, UFLAGS, false);
+	(void)g_map(&e, e.kroot, hi, f, 1, PTE_P | PTE_US, UFLAGS, false);
+	leaf_hi = g_map(&e, e.kroot, hi + 0x1000, DATA_BASE, 1, UFLAGS, UFLAGS, false);
+	env_read(&e, lo, 3, &r);
+	env_read(&e, hi, 3, &r);
+	env_read(&e, hi + 0x1000, 3, &r);
+	g_write_entry(&e, leaf_hi, (DATA_BASE + 0x1000) | UFLAGS); /* unsync, no trap */
+	env_invlpg(&e, hi + 0x1000);                                 /* syncs the upper page */
+	env_access(&e, hi, ACCESS_WRITE, 3, false, 8, 0, &r);
+	assert_int_equal(r.outcome, XO_PAGE_FAULT);
+	assert_int_equal(r.ec, PFEC_P | PFEC_W | PFEC_U);
+	env_read(&e, hi + 0x1000, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE + 0x1000);
+	env_fini(&e);
+}
+
+/* 32-bit paging: CR4.PSE changes what a PDE with PS means, hence the pages' role. */
+static void test_pse_toggle(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_32, .pse = true, .dm_large = false, .root_cache = 2 };
+	uint64_t va = USER_VA + 0x3000;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	(void)g_map(&e, e.kroot, USER_VA, DATA_BASE, 2, UFLAGS, UFLAGS, false);
+	for (unsigned i = 0; i < 2; i++) {
+		env_read(&e, va, 3, &r);
+		assert_int_equal(r.outcome, XO_OK); /* a 4 MiB page */
+		assert_int_equal(r.gpa, DATA_BASE + 0x3000);
+		env_set_ctl(&e, e.cpu.regs.cr0, e.cpu.regs.cr4 & ~CR4_PSE, e.cpu.regs.efer);
+		env_read(&e, va, 3, &r); /* PS ignored: a page table at DATA_BASE (zeros) */
+		assert_int_equal(r.outcome, XO_PAGE_FAULT);
+		assert_int_equal(r.ec, PFEC_U);
+		env_set_ctl(&e, e.cpu.regs.cr0, e.cpu.regs.cr4 | CR4_PSE, e.cpu.regs.efer);
+	}
+	env_fini(&e);
+}
+
 /* ---- the cap ---- */
 
 static void cap_mode(enum paging_mode mode, bool unsync)
@@ -370,6 +498,10 @@ int main(void)
 		cmocka_unit_test(test_pae_pdptes),
 		cmocka_unit_test(test_unsync),
 		cmocka_unit_test(test_unsync_same_results),
+		cmocka_unit_test(test_unsync_orphan_relinked),
+		cmocka_unit_test(test_unsync_root_remade),
+		cmocka_unit_test(test_pse_toggle),
+		cmocka_unit_test(test_32bit_unsync_quadrant),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_zap_all),
 	};

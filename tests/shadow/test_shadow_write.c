@@ -37,10 +37,11 @@ static void wp_mode(enum paging_mode mode, bool dm_large)
 	/* The guest retargets its PTE: trapped, emulated, followed at once. */
 	em = e.emulated;
 	trapped = e.cnt.spt_writes_trapped[CNT_L0];
+	uint64_t emulated = e.cnt.spt_writes_emulated[CNT_L0];
 	g_write_entry(&e, leaf, y | UFLAGS);
 	assert_int_equal(e.emulated, em + 1);
 	assert_int_equal(e.cnt.spt_writes_trapped[CNT_L0], trapped + 1);
-	assert_true(e.cnt.spt_writes_emulated[CNT_L0] >= 1);
+	assert_int_equal(e.cnt.spt_writes_emulated[CNT_L0], emulated + 1);
 	env_read(&e, USER_VA + 8, 3, &r);
 	assert_int_equal(r.gpa, y + 8);
 
@@ -140,6 +141,80 @@ static void test_wp_32(void **state)
 	(void)state;
 	wp_mode(PAGING_32, false);
 	wp_mode(PAGING_32, true);
+}
+
+/*
+ * Guest CR0.WP = 0: a supervisor write to a read-only supervisor large page
+ * is allowed and sets D; the shadow leaves are then writable. When the
+ * guest clears D, the next write must fault again and set D again.
+ */
+static void test_wp0_large_page_dirty(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_4LEVEL, .nxe = true, .dm_large = true };
+	uint64_t va = UINT64_C(0x60000000), pde;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	pde = g_map(&e, e.kroot, va, DATA_BASE + UINT64_C(0x04000000), 2, PTE_P | PTE_A, PTE_P | PTE_RW, false);
+	env_set_ctl(&e, e.cpu.regs.cr0 & ~CR0_WP, e.cpu.regs.cr4, e.cpu.regs.efer);
+	for (unsigned i = 0; i < 3; i++) {
+		env_access(&e, va + 0x3008, ACCESS_WRITE, 0, false, 8, 0, &r);
+		assert_int_equal(r.outcome, XO_OK);
+		assert_true(g_ref_get(&e, pde) & PTE_D);
+		g_write_entry(&e, pde, g_ref_get(&e, pde) & ~PTE_D);
+	}
+	env_access(&e, va + 0x3008, ACCESS_WRITE, 3, false, 8, 0, &r); /* user: the guest's #PF */
+	assert_int_equal(r.outcome, XO_PAGE_FAULT);
+	assert_int_equal(r.ec, PFEC_P | PFEC_W | PFEC_U);
+	env_check_tables(&e);
+	env_fini(&e);
+}
+
+/*
+ * 32-bit paging: a guest PDE covers 4 MiB and is shadowed by two 2 MiB
+ * entries, its page table by two shadow pages (quadrants). Both halves are
+ * used, then the PDE and PTEs in both halves are rewritten.
+ */
+static void test_32bit_halves(void **state)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_32, .pse = true, .dm_large = true };
+	uint64_t lo = USER_VA + 0x5000, hi = USER_VA + PAGE_SIZE_2M + 0x5000, leaf_lo, leaf_hi, pde;
+	struct xs r;
+
+	(void)state;
+	env_init(&e, &o);
+	leaf_lo = g_map(&e, e.kroot, lo, DATA_BASE, 1, UFLAGS, UFLAGS, false);
+	leaf_hi = g_map(&e, e.kroot, hi, DATA_BASE + 0x1000, 1, UFLAGS, UFLAGS, false);
+	pde = g_entry_gpa(&e, e.kroot, lo, 2);
+	env_read(&e, lo, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE);
+	env_read(&e, hi, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE + 0x1000); /* the upper quadrant of the same guest PT */
+	g_write_entry(&e, leaf_hi, (DATA_BASE + 0x2000) | UFLAGS);
+	env_read(&e, hi, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE + 0x2000);
+	env_read(&e, lo, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE);
+	g_write_entry(&e, pde, g_ref_get(&e, pde) & ~PTE_US); /* both 2 MiB shadow entries go */
+	env_read(&e, hi, 3, &r);
+	assert_int_equal(r.outcome, XO_PAGE_FAULT);
+	env_read(&e, lo, 3, &r);
+	assert_int_equal(r.outcome, XO_PAGE_FAULT);
+	g_write_entry(&e, pde, g_ref_get(&e, pde) | PTE_US);
+	env_read(&e, hi, 3, &r);
+	env_read(&e, lo, 3, &r);
+	/* A 4 MiB page over the same range: both halves through direct pages. */
+	g_write_entry(&e, pde, DATA_BASE | PTE_PS | UFLAGS);
+	env_read(&e, hi, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE + PAGE_SIZE_2M + 0x5000);
+	env_read(&e, lo, 3, &r);
+	assert_int_equal(r.gpa, DATA_BASE + 0x5000);
+	(void)leaf_lo;
+	env_check_tables(&e);
+	env_fini(&e);
 }
 
 /* ---- page tracking for other parts ---- */
@@ -303,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_wp_5level),
 		cmocka_unit_test(test_wp_pae),
 		cmocka_unit_test(test_wp_32),
+		cmocka_unit_test(test_wp0_large_page_dirty),
+		cmocka_unit_test(test_32bit_halves),
 		cmocka_unit_test(test_track_and_slots),
 		cmocka_unit_test(test_dirty_log),
 	};
