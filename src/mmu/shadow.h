@@ -146,13 +146,25 @@ bool shadow_write_tracked(const struct shadow_mmu *s, uint64_t gfn);
 void shadow_invlpg(struct shadow_mmu *s, const struct cpu *guest, uint64_t gva);
 
 /*
- * MOV CR3 (and any change of CR0/CR4/EFER that changes paging): switch to
- * the root for the guest's new state, taken from the root cache when
+ * MOV CR3: switch to the root for the guest's new state (PAE: the PDPTEs
+ * are loaded from guest memory, as MOV CR3 does), taken from the root cache when
  * present (spt_root_hits) or made anew (spt_root_misses). `flush` (a MOV
  * CR3 without the PCID no-flush bit): unsync pages are synced first.
  * Returns 0 or -1 as shadow_hw_regs.
  */
 int shadow_new_cr3(struct shadow_mmu *s, const struct cpu *guest, bool flush);
+
+/*
+ * After MOV CR0 / MOV CR4 / WRMSR EFER (guest holds the new state, `old`
+ * the registers before): where the change invalidates the TLB (SDM
+ * 4.10.4.1: CR0.PG, CR4.PGE, PAE, PSE, SMEP, PCIDE 1->0 - and a change of
+ * PG in either direction, since nothing is cached while paging is off),
+ * every unsync page is synced; then the root for the new state is made
+ * current (not counted as a CR3 switch). Returns 0 or -1 as shadow_hw_regs.
+ * Without this call the next shadow_hw_regs switches roots all the same,
+ * but unsync pages are not synced.
+ */
+int shadow_ctl_changed(struct shadow_mmu *s, const struct cpu *guest, const struct cpu_regs *old);
 
 /* Syncs every unsync page (INVPCID all-context, a CR4.PGE toggle). */
 void shadow_sync_all(struct shadow_mmu *s, const struct cpu *guest);

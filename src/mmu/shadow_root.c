@@ -341,6 +341,23 @@ int shadow_new_cr3(struct shadow_mmu *s, const struct cpu *guest, bool flush)
 	return 0;
 }
 
+int shadow_ctl_changed(struct shadow_mmu *s, const struct cpu *guest, const struct cpu_regs *old)
+{
+	const struct cpu_regs *r = &guest->regs;
+	struct guest_ctx g;
+	bool invalidates = ((r->cr0 ^ old->cr0) & CR0_PG) ||
+			   ((r->cr4 ^ old->cr4) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP)) ||
+			   ((old->cr4 & CR4_PCIDE) && !(r->cr4 & CR4_PCIDE));
+
+	set_error_cleared(s);
+	if (invalidates) {
+		shadow_sync_all(s, guest);
+		s->flush_pending = true;
+	}
+	guest_ctx_init(s, guest, &g);
+	return root_ensure(s, &g) ? 0 : -1;
+}
+
 int shadow_hw_regs(struct shadow_mmu *s, const struct cpu *guest, struct cpu_regs *hw)
 {
 	struct guest_ctx g;

@@ -288,10 +288,12 @@ uint64_t g_ref_get(struct env *e, uint64_t gpa)
 
 void g_write_entry(struct env *e, uint64_t gpa, uint64_t val)
 {
+	bool paging = cpu_paging_mode(&e->cpu.regs) != PAGING_NONE;
 	struct xs x;
 
 	assert_true(gpa < DM_SIZE);
-	env_access(e, e->dm_base + gpa, ACCESS_WRITE, 0, false, es(e), val, &x);
+	/* through the direct map, or at the physical address while paging is off */
+	env_access(e, paging ? e->dm_base + gpa : gpa, ACCESS_WRITE, 0, false, es(e), val, &x);
 	assert_int_equal(x.outcome, XO_OK);
 }
 
@@ -377,6 +379,8 @@ void env_set_ctl(struct env *e, uint64_t cr0, uint64_t cr4, uint64_t efer)
 		      ((efer ^ e->cpu.regs.efer) & EFER_LME);
 	uint64_t pdpte[4];
 
+	struct cpu_regs old = e->cpu.regs;
+
 	memcpy(pdpte, e->ref_mmu.pdpte, sizeof(pdpte));
 	e->cpu.regs.cr0 = cr0;
 	e->cpu.regs.cr4 = cr4;
@@ -387,6 +391,8 @@ void env_set_ctl(struct env *e, uint64_t cr0, uint64_t cr4, uint64_t efer)
 	ref_reinit(e);
 	if (!reload)
 		memcpy(e->ref_mmu.pdpte, pdpte, sizeof(pdpte));
+	if (shadow_ctl_changed(e->s, &e->cpu, &old))
+		fail_msg("shadow_ctl_changed: %s", shadow_error(e->s));
 }
 
 void env_invlpg(struct env *e, uint64_t gva)

@@ -131,14 +131,14 @@ uint64_t g_map(struct env *e, uint64_t root, uint64_t gva, uint64_t gpa, unsigne
 /* The gpa of the entry at `level` for gva under root (its table must exist). */
 uint64_t g_entry_gpa(struct env *e, uint64_t root, uint64_t gva, unsigned level);
 uint64_t g_ref_get(struct env *e, uint64_t gpa);   /* an entry (entry size) from the reference */
-/* The guest writes an entry (entry size) through its direct map. */
+/* The guest writes an entry (entry size) through its direct map (at its gpa while paging is off). */
 void g_write_entry(struct env *e, uint64_t gpa, uint64_t val);
 /* Boot-time write into both memories (entry size). */
 void g_boot_put(struct env *e, uint64_t gpa, uint64_t val);
 
 /* Processor state. */
 void env_load_cr3(struct env *e, uint64_t cr3, bool flush);
-/* Changes CR0/CR4/EFER (not CR3): the reference reloads, the shadow MMU adapts at the next entry. */
+/* Changes CR0/CR4/EFER (not CR3): the reference reloads, the shadow MMU is told (shadow_ctl_changed). */
 void env_set_ctl(struct env *e, uint64_t cr0, uint64_t cr4, uint64_t efer);
 void env_invlpg(struct env *e, uint64_t gva);
 

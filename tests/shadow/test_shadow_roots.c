@@ -418,6 +418,71 @@ static void test_pse_toggle(void **state)
 	env_fini(&e);
 }
 
+/*
+ * Boot: paging off, the guest writes its tables at their physical
+ * addresses (data pages of the paging-off shadow), loads CR3 and turns
+ * paging on (the frames it wrote become shadowed guest tables: their
+ * leaves in the paging-off tables lose W); then off and on again.
+ */
+static void boot_mode(enum paging_mode target, bool unsync)
+{
+	struct env e;
+	struct env_opts o = { .mode = PAGING_NONE, .unsync = unsync, .root_cache = 2 };
+	uint64_t cr4 = 0, efer = 0, va = USER_VA + 0x2000;
+	struct xs r;
+
+	env_init(&e, &o);
+	switch (target) {
+	case PAGING_32: cr4 = CR4_PSE; break;
+	case PAGING_PAE: cr4 = CR4_PAE; efer = EFER_NXE; break;
+	case PAGING_4LEVEL: cr4 = CR4_PAE; efer = EFER_LME | EFER_NXE; break;
+	default: cr4 = CR4_PAE | CR4_LA57; efer = EFER_LME | EFER_NXE; break;
+	}
+	pt_format_x86(&e.fmt, target, e.cpu.vendor, e.cpu.maxphyaddr, &e.cpu.feat, cr4,
+		      efer | ((efer & EFER_LME) ? EFER_LMA : 0), false);
+	e.dm_base = target <= PAGING_PAE ? UINT64_C(0xc0000000)
+		    : target == PAGING_4LEVEL ? UINT64_C(0xffff888000000000) : UINT64_C(0xff11000000000000);
+	e.kroot = g_new_root(&e);
+	for (uint64_t gpa = 0; gpa < DM_SIZE; gpa += target == PAGING_32 ? PAGE_SIZE_4M : PAGE_SIZE_2M)
+		(void)g_map(&e, e.kroot, e.dm_base + gpa, gpa, 2, PTE_P | PTE_RW, PTE_P | PTE_RW, true);
+	uint64_t leaf = g_map(&e, e.kroot, va, DATA_BASE, 1, UFLAGS, UFLAGS, true);
+	env_read(&e, DATA_BASE + 0x10, 0, &r);
+	assert_int_equal(r.gpa, DATA_BASE + 0x10);
+	env_load_cr3(&e, e.kroot, true);
+	uint64_t cr0 = e.cpu.regs.cr0;
+	for (unsigned round = 0; round < 2; round++) {
+		uint64_t em;
+
+		env_set_ctl(&e, cr0 | CR0_PG | CR0_WP, cr4, efer | ((efer & EFER_LME) ? EFER_LMA : 0));
+		env_read(&e, va, 3, &r);
+		assert_int_equal(r.gpa, DATA_BASE + (round ? 0x1000 : 0));
+		em = e.emulated;
+		g_write_entry(&e, leaf, (DATA_BASE + 0x1000) | UFLAGS); /* through the direct map */
+		if (!unsync)
+			assert_int_equal(e.emulated, em + 1);
+		env_invlpg(&e, va);
+		env_read(&e, va, 3, &r);
+		assert_int_equal(r.gpa, DATA_BASE + 0x1000);
+		env_set_ctl(&e, cr0, cr4, efer); /* paging off again */
+		env_read(&e, leaf, 0, &r);
+		em = e.emulated;
+		g_write_entry(&e, leaf, (DATA_BASE + 0x1000) | UFLAGS); /* a shadowed table: trapped */
+		if (!unsync)
+			assert_int_equal(e.emulated, em + 1);
+	}
+	env_check_tables(&e);
+	env_fini(&e);
+}
+
+static void test_boot(void **state)
+{
+	(void)state;
+	for (enum paging_mode m = PAGING_32; m <= PAGING_5LEVEL; m++) {
+		boot_mode(m, false);
+		boot_mode(m, true);
+	}
+}
+
 /* ---- the cap ---- */
 
 static void cap_mode(enum paging_mode mode, bool unsync)
@@ -501,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_unsync_orphan_relinked),
 		cmocka_unit_test(test_unsync_root_remade),
 		cmocka_unit_test(test_pse_toggle),
+		cmocka_unit_test(test_boot),
 		cmocka_unit_test(test_32bit_unsync_quadrant),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_zap_all),
