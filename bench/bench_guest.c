@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arch/tlb.h"
 #include "arch/x86.h"
@@ -25,28 +24,14 @@
 #include "vm/vm.h"
 #include "workload/workload.h"
 
+#include "bench_util.h"
+
 #define ROUNDS 3
 #define HITS 2000000u
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v)
-{
-	qsort(v, ROUNDS, sizeof(*v), cmp_double);
-	return v[ROUNDS / 2];
+	return bench_now_ns() * 1e-9;
 }
 
 static struct vm *new_vm(unsigned ncpus)
@@ -122,8 +107,10 @@ static void bench_hit(void)
 		gos_destroy(g);
 		vm_destroy(vm);
 	}
+	double via_s = bench_median(via, ROUNDS), raw_s = bench_median(raw, ROUNDS);
+
 	printf("TLB hit: %.1f ns per vcpu_touch (%.2f M/s); tlb_access alone %.1f ns: the run loop and its accounting x%.2f\n",
-	       median(via) * 1e9, 1e-6 / median(via), median(raw) * 1e9, median(via) / median(raw));
+	       via_s * 1e9, 1e-6 / via_s, raw_s * 1e9, via_s / raw_s);
 }
 
 static void bench_workload(enum wl_kind k)
@@ -151,7 +138,7 @@ static void bench_workload(enum wl_kind k)
 		gos_destroy(g);
 		vm_destroy(vm);
 	}
-	double s = median(secs);
+	double s = bench_median(secs, ROUNDS);
 	printf("%-8s %7.3f s: %9.0f memory operations (%9.0f user) -> %6.2f M ops/s; %7.0f faults -> %7.0f faults/s\n",
 	       wl_name(k), s, ops, user, ops / s * 1e-6, faults, faults / s);
 }

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arch/walk2d.h"
 #include "arch/x86.h"
@@ -34,6 +33,8 @@
 #include "mem/u64map.h"
 #include "mmu/shadow.h"
 
+#include "bench_util.h"
+
 #define ROUNDS 5
 #define NOPS 100000u
 #define SLOT_PAGES (UINT64_C(1) << 24) /* 64 GiB of guest RAM (backed on first touch) */
@@ -41,14 +42,6 @@
 #define DATA_GFN   (UINT64_C(1) << 22) /* data pages from here */
 #define ODD UINT64_C(0x9E3779B1)       /* i * ODD mod 2^k: a permutation */
 #define UFL (PTE_P | PTE_RW | PTE_US)
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 struct env {
 	struct hostmem *hm;
@@ -172,10 +165,10 @@ static double round_ns(enum kind k)
 		struct u64map map_;
 
 		u64map_init(&map_);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < NOPS; i++)
 			bad += u64map_put(&map_, ((uint64_t)i * ODD) & (SLOT_PAGES - 1), i) != 0;
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		u64map_fini(&map_);
 		if (bad)
 			die("inserts failed");
@@ -203,7 +196,7 @@ static double round_ns(enum kind k)
 		bad += shadow_new_cr3(e.s, &e.cpu, false) != 0;
 	}
 	hw_context(&e, &m);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < NOPS; i++) {
 		struct mmu_fault f = { .kind = MMU_FAULT_GUEST, .access = ACCESS_WRITE, .gva = gva_of(k, i) };
 		struct xlate_result r;
@@ -233,20 +226,13 @@ static double round_ns(enum kind k)
 			break;
 		}
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (bad)
 		fprintf(stderr, "bench_shadow: %s: %u operations failed\n", names[k], bad);
 	if (k == K_CR3 && e.cnt.spt_root_hits[CNT_L0] < NOPS)
 		fprintf(stderr, "bench_shadow: root cache missed\n");
 	env_fini(&e);
 	return (t1 - t0) / NOPS;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 int main(void)
@@ -261,10 +247,8 @@ int main(void)
 			ns[k][r] = (!only || (unsigned)atoi(only) == k || k == K_BASELINE) ? round_ns((enum kind)k) : 1;
 	printf("bench_shadow: %u operations per round, median of %d rounds (4-level guest, L0 port)\n", NOPS,
 	       ROUNDS);
-	for (unsigned k = 0; k < K_N; k++) {
-		qsort(ns[k], ROUNDS, sizeof(double), cmp_double);
-		med[k] = ns[k][ROUNDS / 2];
-	}
+	for (unsigned k = 0; k < K_N; k++)
+		med[k] = bench_median(ns[k], ROUNDS);
 	for (unsigned k = 0; k < K_N; k++)
 		printf("  %-38s %10.0f /s  %8.1f ns  (%5.1fx baseline)\n", names[k], 1e9 / med[k], med[k],
 		       med[k] / med[K_BASELINE]);

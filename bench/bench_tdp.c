@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arch/walk2d.h"
 #include "mem/frames.h"
@@ -29,19 +28,13 @@
 #include "mem/u64map.h"
 #include "mmu/tdp.h"
 
+#include "bench_util.h"
+
 #define ROUNDS 5
 #define NFAULTS 200000u
 #define NFAULTS_2M 16384u /* distinct 2 MiB runs (the slot has 32768) */
 #define SLOT_PAGES (UINT64_C(1) << 24) /* 64 GiB */
 #define ODD UINT64_C(0x9E3779B1)       /* i * ODD mod 2^k: a permutation */
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 struct env {
 	struct hostmem *hm;
@@ -129,17 +122,17 @@ static double round_ns(enum kind k)
 		struct u64map m;
 
 		u64map_init(&m);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < NFAULTS; i++)
 			bad += u64map_put(&m, ((uint64_t)i * ODD) & (SLOT_PAGES - 1), i) != 0;
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		u64map_fini(&m);
 		if (bad)
 			fprintf(stderr, "bench_tdp: %u inserts failed\n", bad);
 		return (t1 - t0) / NFAULTS;
 	}
 	env_init(&e, k == K_2M_RANDOM ? 9 : 0);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		struct mmu_fault f = { .kind = MMU_FAULT_TDP, .access = ACCESS_WRITE, .gpa = gpa_of(k, i) };
 
@@ -158,18 +151,11 @@ static double round_ns(enum kind k)
 		}
 		bad += tdp_page_fault(e.t, &f) != RET_PF_FIXED;
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (bad)
 		fprintf(stderr, "bench_tdp: %u faults not fixed\n", bad);
 	env_fini(&e);
 	return (t1 - t0) / n;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 int main(void)
@@ -183,10 +169,8 @@ int main(void)
 	}
 	printf("bench_tdp: %u operations per round (2M: %u), median of %d rounds (EPT, 4 levels, L0 port)\n",
 	       NFAULTS, NFAULTS_2M, ROUNDS);
-	for (unsigned k = 0; k < K_N; k++) {
-		qsort(ns[k], ROUNDS, sizeof(double), cmp_double);
-		med[k] = ns[k][ROUNDS / 2];
-	}
+	for (unsigned k = 0; k < K_N; k++)
+		med[k] = bench_median(ns[k], ROUNDS);
 	for (unsigned k = 0; k < K_N; k++)
 		printf("  %-38s %10.0f /s  %8.1f ns  (%5.1fx baseline)\n", names[k], 1e9 / med[k], med[k],
 		       med[k] / med[K_BASELINE]);

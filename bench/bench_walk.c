@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arch/tlb.h"
 #include "arch/walk2d.h"
 #include "arch/x86.h"
 #include "mem/hostmem.h"
+
+#include "bench_util.h"
 
 #define ROUNDS 9
 #define G2H    UINT64_C(0x10000000)
@@ -27,13 +28,6 @@
 #define G_TOP  UINT64_C(0x1000)
 #define G_DATA UINT64_C(0x9000)
 #define LA ((UINT64_C(1) << 39) | (UINT64_C(2) << 30) | (UINT64_C(3) << 21) | (UINT64_C(4) << 12))
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* A cycle of `n` nodes, one per cache line, in a shuffled order. */
 struct node {
@@ -66,12 +60,12 @@ static volatile uintptr_t sink;
 static double chase(struct node *start, unsigned len, long iters)
 {
 	struct node *p = start;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 
 	for (long i = 0; i < iters; i++)
 		for (unsigned k = 0; k < len; k++)
 			p = p->next;
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	sink = (uintptr_t)p;
 	return (t1 - t0) / (double)iters;
 }
@@ -122,13 +116,13 @@ static double walk_ns(const struct hw_mmu *m, long iters)
 {
 	struct xlate_result r;
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 
 	for (long i = 0; i < iters; i++) {
 		hw_translate(m, LA | (uint64_t)(i & 0xff8), ACCESS_READ, false, &r, NULL);
 		acc += r.hpa + r.refs;
 	}
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	sink = (uintptr_t)acc;
 	return (t1 - t0) / (double)iters;
 }
@@ -137,21 +131,15 @@ static double tlbhit_ns(struct tlb *tlb, const struct hw_mmu *m, long iters)
 {
 	struct xlate_result r;
 	uint64_t acc = 0;
-	double t0 = now_ns();
+	double t0 = bench_now_ns();
 
 	for (long i = 0; i < iters; i++) {
 		tlb_access(tlb, m, LA | (uint64_t)(i & 0xff8), ACCESS_READ, false, &r);
 		acc += r.hpa;
 	}
-	double t1 = now_ns();
+	double t1 = bench_now_ns();
 	sink = (uintptr_t)acc;
 	return (t1 - t0) / (double)iters;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -201,13 +189,9 @@ int main(int argc, char **argv)
 		walk_abs[k] = w;
 		base_abs[k] = b24;
 	}
-	qsort(walk_ratio, ROUNDS, sizeof(double), cmp_double);
-	qsort(tlb_ratio, ROUNDS, sizeof(double), cmp_double);
-	qsort(walk_abs, ROUNDS, sizeof(double), cmp_double);
-	qsort(base_abs, ROUNDS, sizeof(double), cmp_double);
 	printf("2D walk 4x4 (24 refs, nothing cached) / 24 dependent loads: %.2fx (goal <= 2x)  [%.0f ns vs %.1f ns]\n",
-	       walk_ratio[ROUNDS / 2], walk_abs[ROUNDS / 2], base_abs[ROUNDS / 2]);
-	printf("TLB hit / 1 dependent load: %.2fx (goal <= 4x)\n", tlb_ratio[ROUNDS / 2]);
+	       bench_median(walk_ratio, ROUNDS), bench_median(walk_abs, ROUNDS), bench_median(base_abs, ROUNDS));
+	printf("TLB hit / 1 dependent load: %.2fx (goal <= 4x)\n", bench_median(tlb_ratio, ROUNDS));
 	tlb_destroy(tlb);
 	hostmem_destroy(hm);
 	free(nodes);
