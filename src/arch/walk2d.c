@@ -357,9 +357,10 @@ static bool walk2d_tr(void *ctx, uint64_t gpa, enum tr_kind kind, uint64_t *hpa)
 
 	if (kind == TR_TABLE_WRITE) {
 		/* The A/D write goes to the page the read translated (step 5). */
+		struct nested_access na = nested_access_for(w, kind);
+
 		for (unsigned i = 0; i < w->ntbl; i++) {
 			const struct table_xlat *t = &w->tbl[i];
-			struct nested_access na = nested_access_for(w, kind);
 
 			if ((gpa & ~(t->size - 1)) != t->gpa_page)
 				continue;
