@@ -167,6 +167,9 @@ enum hv_action {
 	HV_DEAD,   /* stop the VM: exit->error */
 };
 
+/* A hypervisor's answer to a hypercall it does not implement (KVM's -KVM_ENOSYS). */
+#define HV_HC_ENOSYS ((uint64_t)-1000)
+
 const char *hv_action_name(enum hv_action a);
 /* RET_PF_FIXED/RETRY/SPURIOUS -> HV_RESUME, INJECT -> HV_INJECT, EMULATE -> HV_DONE, ERROR -> HV_DEAD. */
 enum hv_action hv_action_from_ret_pf(enum ret_pf r);
@@ -189,6 +192,15 @@ struct hv_ops {
 	 */
 	bool (*gpa_to_hpa)(void *hv, uint64_t gpa, uint64_t *hpa);
 };
+
+/*
+ * What a privileged instruction (HV_EXIT_CR0/CR3/CR4/INVLPG/INVPCID with
+ * operand `val`, registers `before`) invalidates, as an enum cnt_flush
+ * (SDM 4.10.4.1), or -1 if nothing: for counting a flush a hypervisor
+ * applies on the guest's behalf.
+ */
+int hv_insn_flush_scope(enum hv_exit_reason kind, const struct cpu_regs *before, uint64_t val,
+			unsigned invpcid_type);
 
 /* Fills an mmu_fault from a memory exit (EPT violation / #NPF / #PF). */
 void hv_exit_to_mmu_fault(const struct hv_exit *e, struct mmu_fault *f);

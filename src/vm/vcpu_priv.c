@@ -71,8 +71,8 @@ static bool new_regs(const struct cpu *cur, enum hv_exit_reason kind, uint64_t v
 
 /* ---- what an invalidating instruction flushes, for the counters ---- */
 
-static int flush_scope(enum hv_exit_reason kind, const struct cpu_regs *before, uint64_t val,
-		       unsigned invpcid_type)
+int hv_insn_flush_scope(enum hv_exit_reason kind, const struct cpu_regs *before, uint64_t val,
+			unsigned invpcid_type)
 {
 	switch (kind) {
 	case HV_EXIT_CR3:
@@ -189,7 +189,7 @@ static enum vcpu_status priv_op(struct vcpu *v, struct hv_exit *e)
 		if (!is_reg_write(e->reason)) {
 			if (!tlb_effect(v->tlb, e->reason, &before, e, 0))
 				return vcpu_deliver_gp(v);
-			v->cnt->flushes[l][flush_scope(e->reason, &before, e->value, e->invpcid_type)]++;
+			v->cnt->flushes[l][hv_insn_flush_scope(e->reason, &before, e->value, e->invpcid_type)]++;
 			return VCPU_OK;
 		}
 		if (!new_regs(&v->guest, e->reason, e->value, &g))
@@ -222,7 +222,7 @@ static enum vcpu_status priv_op(struct vcpu *v, struct hv_exit *e)
 		}
 		tlb_effect(v->tlb, e->reason, &before, e,
 			   e->reason == HV_EXIT_CR3 ? e->value : (e->reason == HV_EXIT_CR0 ? g.cr0 : g.cr4));
-		scope = flush_scope(e->reason, &before, e->value, 0);
+		scope = hv_insn_flush_scope(e->reason, &before, e->value, 0);
 		if (scope >= 0)
 			v->cnt->flushes[l][scope]++;
 		v->guest.regs = g;
@@ -411,7 +411,7 @@ enum hv_action vcpu_exec_native(struct vcpu *v, struct hv_exit *e)
 		e->error = "vcpu_exec_native: not a privileged operation";
 		return HV_DEAD;
 	}
-	scope = flush_scope(e->reason, &before, e->value, e->invpcid_type);
+	scope = hv_insn_flush_scope(e->reason, &before, e->value, e->invpcid_type);
 	if (scope >= 0 && l > 0)
 		v->cnt->flushes[l - 1][scope]++;
 	return HV_DONE;

@@ -217,12 +217,12 @@ static void tdp_refs(enum cpu_vendor vendor, unsigned levels, uint64_t want_gues
 	hvt_tdp_attach(&h, t.vm, levels, 1);
 	/* building the tables with paging off already exits: every new guest page is a violation */
 	vmt_map(&t, USER_LA, USER_PA, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
-	assert_int_equal(h.violations, levels); /* the tables' pages: root + levels - 1 */
+	assert_int_equal(hvt_tdp_violations(&h), levels); /* the tables' pages: root + levels - 1 */
 	vmt_paging_on(&t, t.v, 0);
 	/* the first access: only the data page is new to the nested table */
-	before = h.violations;
+	before = hvt_tdp_violations(&h);
 	assert_int_equal(vcpu_touch(t.v, USER_LA, ACCESS_READ, NULL), VCPU_OK);
-	assert_int_equal(h.violations, before + 1);
+	assert_int_equal(hvt_tdp_violations(&h), before + 1);
 	assert_int_equal(exits(t.vm, vendor == CPU_AMD ? CNT_EXIT_NPF : CNT_EXIT_EPT_VIOLATION), levels + 1);
 	/* every nested entry present now: a cold access is the full 2D walk */
 	tlb_flush_all(vcpu_tlb(t.v));
@@ -255,15 +255,15 @@ static void test_pae_pdpte_load_exits(void **state)
 	hvt_tdp_attach(&h, t.vm, 4, 1);
 	assert_int_equal(vcpu_mov_cr4(t.v, CR4_PAE), VCPU_OK);
 	assert_int_equal(vcpu_mov_cr3(t.v, 0x300000), VCPU_OK); /* paging off: nothing loaded */
-	assert_int_equal(h.violations, 0);
+	assert_int_equal(hvt_tdp_violations(&h), 0);
 	assert_int_equal(vcpu_mov_cr0(t.v, CR0_PE | CR0_PG), VCPU_OK);
-	assert_int_equal(h.violations, 1);
+	assert_int_equal(hvt_tdp_violations(&h), 1);
 	assert_int_equal(exits(t.vm, CNT_EXIT_EPT_VIOLATION), 1);
 	assert_int_equal(cpu_paging_mode(&vcpu_cpu(t.v)->regs), PAGING_PAE);
 	/* nothing is mapped: an access is the guest's #PF, not an exit */
 	assert_int_equal(vcpu_touch(t.v, 0x1000, ACCESS_READ, &f), VCPU_FAULT);
 	assert_int_equal(f.kind, XO_PAGE_FAULT);
-	assert_int_equal(h.violations, 1);
+	assert_int_equal(hvt_tdp_violations(&h), 1);
 	/* a PDPTE with a reserved bit (bit 1): MOV CR3 #GPs, CR3 unchanged */
 	assert_int_equal(vcpu_mov_cr0(t.v, CR0_PE), VCPU_OK);
 	assert_int_equal(vcpu_write(t.v, 0x300000, 8, 0x400000 | PTE_P | PTE_RW, NULL), VCPU_OK);

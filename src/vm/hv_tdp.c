@@ -1,0 +1,166 @@
+/*
+ * hv_tdp.c - the TDP hypervisor (hv_tdp.h).
+ */
+#include "vm/hv_tdp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/vcpu.h"
+
+struct hv_tdp {
+	struct vm *vm;
+	struct tdp_mmu *tdp;
+	bool ipi_exits;
+	uint64_t flush_owed; /* bit i: vCPU i must flush the MMU's translations at entry */
+};
+
+void hv_tdp_config_default(struct hv_tdp_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->levels = 4;
+	c->max_level = 3;
+	c->dirty_mode = TDP_DIRTY_WP;
+	c->ipi_exits = true;
+}
+
+static uint64_t vcpu_bit(const struct vcpu *v)
+{
+	return UINT64_C(1) << vcpu_id(v);
+}
+
+static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
+{
+	struct hv_tdp *h = hv;
+	struct counters *cnt = vm_counters(h->vm);
+
+	memset(hw, 0, sizeof(*hw));
+	hw->cfg.cpu = *vcpu_cpu(v);
+	hw->cfg.mem = hostmem_port(vm_hostmem(h->vm));
+	tdp_hw_program(h->tdp, &hw->cfg);
+	hw->vpid = 1;
+	hw->intercepts = h->ipi_exits ? HV_I_IPI : 0;
+	if (tdp_flush_take(h->tdp)) {
+		uint64_t all = vm_ncpus(h->vm) >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << vm_ncpus(h->vm)) - 1;
+
+		h->flush_owed |= all;
+	}
+	if (h->flush_owed & vcpu_bit(v)) {
+		h->flush_owed &= ~vcpu_bit(v);
+		if (hw->cfg.nested == NESTED_EPT) {
+			tlb_invept(vcpu_tlb(v), 1, tdp_root_eptp(h->tdp));
+			cnt->flushes[CNT_L0][CNT_FLUSH_EPT_CTX]++;
+		} else {
+			tlb_svm_tlb_control(vcpu_tlb(v), 3, hw->vpid);
+			cnt->flushes[CNT_L0][CNT_FLUSH_VPID]++;
+		}
+	}
+	return true;
+}
+
+/* A store to guest memory that drops writes to read-only slots (ROM). */
+static enum mem_status rom_store(void *ctx, uint64_t gpa, unsigned size, uint64_t val)
+{
+	enum mem_status s = guestmem_write(ctx, gpa, size, val);
+
+	return s == MEM_READONLY ? MEM_OK : s;
+}
+
+static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+{
+	struct hv_tdp *h = hv;
+	struct mmu_fault f;
+	enum ret_pf r;
+
+	switch (e->reason) {
+	case HV_EXIT_EPT_VIOLATION:
+	case HV_EXIT_NPF:
+		if (!tdp_fault_from_exit(&f, &e->xlate)) {
+			e->error = "tdp: a nested-paging exit without its exit information";
+			return HV_DEAD;
+		}
+		r = tdp_page_fault(h->tdp, &f);
+		switch (r) {
+		case RET_PF_FIXED:
+		case RET_PF_RETRY:
+		case RET_PF_SPURIOUS:
+			return HV_RESUME;
+		case RET_PF_EMULATE:
+			return vcpu_emulate_at(v, e, f.emulate_gpa, rom_store, vm_guestmem(h->vm));
+		case RET_PF_ERROR:
+			e->error = f.error ? f.error : "tdp: fault not handled";
+			return HV_DEAD;
+		case RET_PF_INJECT:
+		default:
+			e->error = "tdp: unexpected fault result";
+			return HV_DEAD;
+		}
+	case HV_EXIT_IPI:
+		return HV_DONE;
+	case HV_EXIT_HYPERCALL:
+		e->hc_ret = HV_HC_ENOSYS;
+		return HV_DONE;
+	case HV_EXIT_EPT_MISCONFIG:
+		e->error = "tdp: EPT misconfiguration in the hypervisor's own tables";
+		return HV_DEAD;
+	default:
+		e->error = "tdp: exit the hypervisor did not ask for";
+		return HV_DEAD;
+	}
+}
+
+static const struct hv_ops hv_tdp_ops = {
+	.name = "tdp",
+	.prepare = tdp_prepare,
+	.handle_exit = tdp_exit,
+};
+
+struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const char **err)
+{
+	const struct vm_config *vc = vm_config(vm);
+	struct hv_tdp *h = calloc(1, sizeof(*h));
+	struct tdp_config tc = {
+		.kind = vc->vendor == CPU_AMD ? TDP_NPT : TDP_EPT,
+		.levels = c->levels ? c->levels : 4,
+		.max_level = c->max_level ? c->max_level : 3,
+		/* EPT A/D when the processor has them (every Intel part since Haswell); NPT always has them */
+		.ept_ad = vc->vendor != CPU_AMD,
+		.maxphyaddr = vc->maxphyaddr,
+		.dirty_mode = c->dirty_mode,
+		.port = vm_port(vm),
+		.slots = vm_memslots(vm),
+		.counters = vm_counters(vm),
+		.cnt_level = CNT_L0,
+		.cnt_pt = CNT_PT_EPT01,
+	};
+
+	*err = NULL;
+	if (!h) {
+		*err = "out of memory";
+		return NULL;
+	}
+	h->vm = vm;
+	h->ipi_exits = c->ipi_exits;
+	h->tdp = tdp_create(&tc, err);
+	if (!h->tdp) {
+		free(h);
+		return NULL;
+	}
+	vm_set_hv(vm, &hv_tdp_ops, h, 1);
+	return h;
+}
+
+void hv_tdp_detach(struct hv_tdp *h)
+{
+	if (!h)
+		return;
+	if (vm_hv(h->vm) == h)
+		vm_set_hv(h->vm, NULL, NULL, 0);
+	tdp_destroy(h->tdp);
+	free(h);
+}
+
+struct tdp_mmu *hv_tdp_mmu(struct hv_tdp *h)
+{
+	return h->tdp;
+}
