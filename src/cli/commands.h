@@ -20,7 +20,7 @@ enum {
 /* nestmmu walk: walk_cmd.c */
 int cmd_walk(int argc, char **argv);
 
-/* nestmmu run: the simulator (run_cmd.c; a placeholder for now) */
+/* nestmmu run: the simulator (run_cmd.c) */
 int cmd_run(int argc, char **argv);
 
 #endif

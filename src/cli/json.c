@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +199,26 @@ void json_uint(struct json_writer *w, uint64_t v)
 
 	sep(w);
 	put(w, tmp, (size_t)n);
+}
+
+void json_double(struct json_writer *w, double v)
+{
+	char tmp[40];
+	int n;
+
+	if (!isfinite(v)) { /* JSON has no NaN or infinity */
+		json_null(w);
+		return;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.9g", v);
+	sep(w);
+	put(w, tmp, (size_t)n);
+}
+
+void json_kv_double(struct json_writer *w, const char *key, double v)
+{
+	json_key(w, key);
+	json_double(w, v);
 }
 
 void json_hex(struct json_writer *w, uint64_t v)

@@ -40,6 +40,8 @@ void json_key(struct json_writer *w, const char *key);
 void json_string(struct json_writer *w, const char *s);
 void json_string_n(struct json_writer *w, const char *s, size_t n);
 void json_uint(struct json_writer *w, uint64_t v);
+/* A finite double as %.9g; NaN and infinities as null. */
+void json_double(struct json_writer *w, double v);
 /* An unsigned value as a string "0x..." (lower case, no leading zeros). */
 void json_hex(struct json_writer *w, uint64_t v);
 void json_bool(struct json_writer *w, bool v);
@@ -48,6 +50,7 @@ void json_null(struct json_writer *w);
 /* key + value shorthands */
 void json_kv_string(struct json_writer *w, const char *key, const char *s);
 void json_kv_uint(struct json_writer *w, const char *key, uint64_t v);
+void json_kv_double(struct json_writer *w, const char *key, double v);
 void json_kv_hex(struct json_writer *w, const char *key, uint64_t v);
 void json_kv_bool(struct json_writer *w, const char *key, bool v);
 

@@ -14,7 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{ "walk", cmd_walk, "translate one access of a scenario file and show the page walk" },
-	{ "run", cmd_run, "run the simulator (not implemented yet)" },
+	{ "run", cmd_run, "run a workload natively and under each hypervisor configuration" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

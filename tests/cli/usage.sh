@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line: help, unknown commands and options, the run placeholder.
+# The command line: help, unknown commands and options (run's own: run.sh).
 source "$(dirname "$0")/lib.sh" "$@"
 
 expect() { # expect NAME STATUS STREAM PATTERN -- ARGS...
@@ -15,7 +15,7 @@ expect() { # expect NAME STATUS STREAM PATTERN -- ARGS...
 expect "no arguments" 2 err "usage: nestmmu" --
 expect "--help" 0 out "usage: nestmmu" -- --help
 expect "-h" 0 out "walk .*page walk" -- -h
-expect "--help lists run" 0 out "run .*not implemented" -- --help
+expect "--help lists run" 0 out "run .*hypervisor configuration" -- --help
 expect "help walk" 0 out "usage: nestmmu walk" -- help walk
 expect "help unknown" 2 err "unknown command 'frob'" -- help frob
 expect "unknown command" 2 err "unknown command 'frob'.*nestmmu --help" -- frob
@@ -31,7 +31,7 @@ expect "walk --batch and file" 2 err "unexpected" -- walk --batch "$EX/batch.scn
 expect "walk --batch twice" 2 err "given twice" -- walk --batch "$EX/batch.scn" --batch "$EX/batch.scn"
 expect "walk --batch=FILE" 0 out '"scenario":16' -- walk --batch="$EX/batch.scn"
 expect "walk -- FILE" 0 out "outcome   ok" -- walk -- "$EX/pae.scn"
-expect "run" 2 err "not yet implemented" -- run
-expect "run with arguments" 2 err "not yet implemented" -- run --cycles 10 x.trace
+expect "run unknown option" 2 err "unknown option '--cycles'.*nestmmu run --help" -- run --cycles 10
+expect "run stray argument" 2 err "unexpected argument 'x.trace'" -- run x.trace
 
 finish

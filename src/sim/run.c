@@ -1,0 +1,266 @@
+/*
+ * run.c - one simulated run (run.h).
+ */
+#include "sim/run.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "guest/check.h"
+#include "guest/gos.h"
+#include "vm/hv_shadow.h"
+#include "vm/hv_tdp.h"
+#include "vm/vm.h"
+
+static const struct {
+	const char *name;
+	enum cnt_level guest_level;
+	const char *help;
+} cfgs[RUN_CFGS] = {
+	[RUN_NATIVE] = { "native", CNT_L0, "no hypervisor: the guest OS runs on the hardware" },
+	[RUN_L1_TDP] = { "l1-tdp", CNT_L1, "a guest of L0, memory by TDP (EPT on Intel, NPT on AMD)" },
+	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
+};
+
+const char *run_cfg_name(enum run_cfg c)
+{
+	return (unsigned)c < RUN_CFGS ? cfgs[c].name : "?";
+}
+
+int run_cfg_from_name(const char *name)
+{
+	for (int i = 0; i < RUN_CFGS; i++)
+		if (strcmp(cfgs[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+enum cnt_level run_cfg_guest_level(enum run_cfg c)
+{
+	return (unsigned)c < RUN_CFGS ? cfgs[c].guest_level : CNT_L0;
+}
+
+const char *run_cfg_help(enum run_cfg c)
+{
+	return (unsigned)c < RUN_CFGS ? cfgs[c].help : "?";
+}
+
+void run_options_default(struct run_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->vendor = CPU_INTEL;
+	o->vcpus = 1;
+	o->mode = PAGING_4LEVEL;
+	o->ram_bytes = UINT64_C(4) << 30;
+	o->pcid = true;
+	o->tdp_levels = 4;
+	o->tdp_max_level = 3;
+	o->shadow_unsync = true;
+	o->ipi_exits = true;
+	wl_params_default(&o->wl, WL_KBUILD);
+}
+
+const char *run_options_invalid(const struct run_options *o)
+{
+	if (o->vendor != CPU_INTEL && o->vendor != CPU_AMD)
+		return "the CPU vendor must be intel or amd";
+	if (o->vcpus < 1 || o->vcpus > VM_MAX_CPUS || o->vcpus > GOS_MAX_CPUS)
+		return "the number of vCPUs must be 1..64";
+	if (o->mode != PAGING_32 && o->mode != PAGING_PAE && o->mode != PAGING_4LEVEL && o->mode != PAGING_5LEVEL)
+		return "the guest paging mode must be 32-bit, pae, 4-level or 5-level";
+	if (o->ram_bytes < (UINT64_C(16) << 20) || (o->ram_bytes & ((UINT64_C(2) << 20) - 1)))
+		return "guest RAM must be at least 16 MiB and a multiple of 2 MiB";
+	if (o->ram_bytes > (UINT64_C(1) << 46))
+		return "guest RAM must be at most 64 TiB (MAXPHYADDR 46)";
+	if (o->tdp_levels != 4 && o->tdp_levels != 5)
+		return "TDP tables have 4 or 5 levels";
+	if (o->tdp_max_level < 1 || o->tdp_max_level > 3)
+		return "the largest TDP leaf level must be 1 (4 KiB), 2 (2 MiB) or 3 (1 GiB)";
+	return wl_params_invalid(&o->wl);
+}
+
+/* ---- one run ---- */
+
+struct run_ctx {
+	struct vm *vm;
+	struct gos *g;
+	struct hv_tdp *tdp;
+	struct hv_shadow *shadow;
+	struct gos_checker ck;
+};
+
+static void fail(struct run_result *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	r->ok = false;
+}
+
+/* The oracle, and the shadow MMU's own bookkeeping check. */
+static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
+{
+	struct run_ctx *x = ctx;
+	const char *why;
+
+	if (gos_check_hook(&x->ck, g, msg, len))
+		return 1;
+	if (x->shadow && (why = shadow_check(hv_shadow_mmu(x->shadow))) != NULL) {
+		snprintf(msg, len, "shadow MMU: %s", why);
+		return 1;
+	}
+	return 0;
+}
+
+static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg c, struct run_result *r)
+{
+	const char *err = NULL;
+
+	switch (c) {
+	case RUN_NATIVE:
+		return true;
+	case RUN_L1_TDP: {
+		struct hv_tdp_config tc;
+
+		hv_tdp_config_default(&tc);
+		tc.levels = o->tdp_levels;
+		tc.max_level = o->tdp_max_level;
+		tc.ipi_exits = o->ipi_exits;
+		x->tdp = hv_tdp_attach(x->vm, &tc, &err);
+		break;
+	}
+	case RUN_L1_SHADOW: {
+		struct hv_shadow_config sc;
+
+		hv_shadow_config_default(&sc);
+		sc.unsync = o->shadow_unsync;
+		sc.ipi_exits = o->ipi_exits;
+		x->shadow = hv_shadow_attach(x->vm, &sc, &err);
+		break;
+	}
+	default:
+		err = "unknown configuration";
+		break;
+	}
+	if (err)
+		fail(r, "%s", err);
+	return err == NULL;
+}
+
+static void teardown(struct run_ctx *x)
+{
+	if (x->g)
+		gos_destroy(x->g);
+	hv_tdp_detach(x->tdp);
+	hv_shadow_detach(x->shadow);
+	vm_destroy(x->vm);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_profile *p, struct run_result *r)
+{
+	struct run_ctx x;
+	struct vm_config vc;
+	struct gos_config gc;
+	struct vcpu *cpus[GOS_MAX_CPUS];
+	struct counters booted;
+	const char *err = NULL, *why;
+	double t0 = now_seconds();
+
+	memset(r, 0, sizeof(*r));
+	memset(&x, 0, sizeof(x));
+	r->cfg = c;
+	r->ok = true;
+	if ((why = run_options_invalid(o)) != NULL) {
+		fail(r, "%s", why);
+		return false;
+	}
+	vm_config_default(&vc);
+	vc.vendor = o->vendor;
+	vc.ram_bytes = o->ram_bytes;
+	vc.ncpus = o->vcpus;
+	x.vm = vm_create(&vc, &err);
+	if (!x.vm) {
+		fail(r, "cannot create the VM: %s", err);
+		return false;
+	}
+	if (!attach(&x, o, c, r))
+		goto out;
+	for (unsigned i = 0; i < o->vcpus; i++)
+		cpus[i] = vm_vcpu(x.vm, i);
+	gos_config_default(&gc);
+	gc.mode = o->mode;
+	gc.ram_bytes = o->ram_bytes;
+	gc.pcid = o->pcid && (o->mode == PAGING_4LEVEL || o->mode == PAGING_5LEVEL);
+	x.g = gos_boot(cpus, o->vcpus, &gc, &err);
+	if (!x.g) {
+		fail(r, "the guest OS did not boot: %s", err ? err : "?");
+		goto out;
+	}
+	if (o->check) {
+		gos_checker_init(&x.ck, x.vm);
+		x.ck.max_pages_per_vma = 64;
+		gos_set_check(x.g, check_hook, &x);
+	}
+	booted = *vm_counters(x.vm);
+	if (wl_run(x.g, &o->wl, &r->wl, &err) != GOS_OK) {
+		fail(r, "%s stopped: %s", wl_name(o->wl.kind), gos_error(x.g) ? gos_error(x.g) : err ? err : "?");
+		goto out;
+	}
+	counters_diff(&r->cnt, vm_counters(x.vm), &booted);
+	cost_estimate(p, &r->cnt, &r->est);
+	r->checks = x.ck.runs;
+	r->sim_bytes = hostmem_meta_bytes(vm_hostmem(x.vm));
+out:
+	teardown(&x);
+	r->host_seconds = now_seconds() - t0;
+	return r->ok;
+}
+
+/* ---- derived figures ---- */
+
+double run_tlb_miss_rate(const struct run_result *r)
+{
+	enum cnt_level l = run_cfg_guest_level(r->cfg);
+	uint64_t h = r->cnt.tlb_hits[l][CNT_TLB_TLB], m = r->cnt.tlb_misses[l][CNT_TLB_TLB];
+
+	return h + m ? (double)m / (double)(h + m) : 0.0;
+}
+
+double run_refs_per_walk(const struct run_result *r)
+{
+	enum cnt_level l = run_cfg_guest_level(r->cfg);
+	uint64_t refs = r->cnt.walk_refs[l][CNT_DIM_GUEST] + r->cnt.walk_refs[l][CNT_DIM_NESTED];
+
+	return r->cnt.walks[l] ? (double)refs / (double)r->cnt.walks[l] : 0.0;
+}
+
+uint64_t run_guest_pt_pages(const struct run_result *r)
+{
+	return r->cnt.pt_peak[CNT_PT_GUEST_L0] + r->cnt.pt_peak[CNT_PT_GUEST_L1] + r->cnt.pt_peak[CNT_PT_GUEST_L2];
+}
+
+uint64_t run_hv_pt_pages(const struct run_result *r)
+{
+	uint64_t n = 0;
+
+	for (int k = CNT_PT_EPT01; k < CNT_PTS; k++)
+		n += r->cnt.pt_peak[k];
+	return n;
+}
+
+uint64_t run_exits(const struct run_result *r)
+{
+	return counters_exits_sum(&r->cnt, -1, -1, -1);
+}

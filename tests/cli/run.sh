@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# nestmmu run: options, reports (text, JSON, CSV), determinism, and facts
+# that hold whatever the cost model says: the guest does the same work in
+# every configuration, native has no exits, TDP's exits are nested-paging
+# faults (and IPIs), shadow paging's exits include #PF and CR3 writes.
+source "$(dirname "$0")/lib.sh" "$@"
+
+SMALL=(--set jobs=4 --set job_accesses=300 --set cc_text_pages=64 --set hdr_pages=16 --no-progress)
+
+expect() { # expect NAME STATUS STREAM PATTERN -- ARGS...
+	local name=$1 status=$2 stream=$3 pattern=$4
+	shift 5
+	run_capture "$@"
+	[ "$RC" -eq "$status" ] || fail "$name: exit status $RC, expected $status (err: $ERR)"
+	local text=$OUT
+	[ "$stream" = err ] && text=$ERR
+	grep -qE -- "$pattern" <<<"$text" || fail "$name: std$stream lacks '$pattern': out='${OUT:0:300}' err='$ERR'"
+}
+
+# ---- bad command lines: exit 2, a message naming what is wrong ----
+expect "bad cpu" 2 err "--cpu: 'arm' is not intel or amd" -- run --cpu arm
+expect "vcpus 0" 2 err "--vcpus: '0' is not a number 1..64" -- run --vcpus 0
+expect "vcpus 65" 2 err "--vcpus: '65'" -- run --vcpus 65
+expect "vcpus junk" 2 err "--vcpus: '2x'" -- run --vcpus 2x
+expect "bad config" 2 err "unknown configuration 'l3-tdp'" -- run --configs native,l3-tdp
+expect "empty configs" 2 err "no configuration" -- run --configs ,
+expect "bad mode" 2 err "--mode: '6-level'" -- run --mode 6-level
+expect "bad workload" 2 err "unknown workload 'make'" -- run --workload make
+expect "unknown param" 2 err "unknown parameter 'nosuch' for kbuild" -- run --set nosuch=1
+expect "param of another workload" 2 err "unknown parameter 'updates' for kbuild" -- run --set updates=5
+expect "param not a number" 2 err "--set jobs: 'abc' is not a number" -- run --set jobs=abc
+expect "param without =" 2 err "--set wants NAME=VALUE" -- run --set jobs
+expect "param negative" 2 err "--set jobs: '-1'" -- run --set jobs=-1
+expect "param too large" 2 err "too large" -- run --set jobs=99999999999
+expect "bool param" 2 err "must be 0 or 1" -- run -w gups --set init=2
+expect "invalid workload params" 2 err "kbuild needs" -- run --set jobs=0
+expect "bad ram" 2 err "--ram: '1x'" -- run --ram 1x
+expect "ram too small" 2 err "at least 16 MiB" -- run --ram 1M
+expect "bad tdp page" 2 err "--tdp-page: '3M'" -- run --tdp-page 3M
+expect "bad tdp levels" 2 err "--tdp-levels: '3'" -- run --tdp-levels 3
+expect "missing value" 2 err "--seed needs a value" -- run --seed
+expect "flag with value" 2 err "option --json takes no value" -- run --json=1
+expect "missing profile" 1 err "nosuch.cost" -- run --cost-profile "$TMP/nosuch.cost"
+printf 'base intel\nlat_dram 1e99\n' >"$TMP/bad.cost"
+expect "absurd profile" 1 err "bad.cost:2" -- run --cost-profile "$TMP/bad.cost"
+expect "help" 0 out "usage: nestmmu run" -- run --help
+expect "list params" 0 out "job_accesses +2000" -- run --list-params
+expect "list params gups" 0 out "updates" -- run -w gups --list-params
+
+# ---- the text table ----
+expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
+grep -qE "^ +native +l1-tdp +l1-shadow" <<<"$OUT" || fail "table header: $OUT"
+
+# ---- JSON ----
+run_capture run "${SMALL[@]}" --json
+[ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
+J=$OUT
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow"
+check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
+check "json native slowdown" "$J" '.configs[0].slowdown' "1"
+check "json profile" "$J" '.cost_profile.name' "intel"
+check "json all ok" "$J" '[.configs[].ok] | all' "true"
+check "json est positive" "$J" '[.configs[].est_seconds > 0] | all' "true"
+# the guest does the same work whoever virtualizes its memory
+check "same accesses" "$J" '[.configs[].workload.accesses] | unique | length' "1"
+check "same guest faults" "$J" '[.configs[].summary.guest_page_faults] | unique | length' "1"
+check "same forks" "$J" '[.configs[].workload.forks] | unique | length' "1"
+# native: nothing exits; counters at level 0
+check "native no exits" "$J" '.configs[0].summary.exits' "0"
+check "native faults at l0" "$J" '.configs[0].counters["guest_pf.l0"] == .configs[0].summary.guest_page_faults' "true"
+# TDP: exits are EPT violations (and IPIs: none on one vCPU); every one fixed by the TDP MMU
+check "tdp exits are violations" "$J" \
+	'.configs[1].summary.exits == .configs[1].counters["exits.l1.by_l0.ept_violation"]' "true"
+check "tdp exits > 0" "$J" '.configs[1].summary.exits > 0' "true"
+check "tdp faults fixed" "$J" '.configs[1].counters["tdp_faults.l0"] <= .configs[1].summary.exits' "true"
+# shadow: the guest's #PFs all pass through L0 (a #PF exit per delivered fault at least)
+check "shadow pf exits" "$J" \
+	'.configs[2].counters["exits.l1.by_l0.pf"] >= .configs[2].summary.guest_page_faults' "true"
+check "shadow cr3 exits" "$J" '.configs[2].counters["exits.l1.by_l0.cr3_write"] > 0' "true"
+check "shadow pages" "$J" '.configs[2].counters["pt_peak.shadow_l0"] > 0' "true"
+check "slowdowns" "$J" '[.configs[1].slowdown > 1, .configs[2].slowdown > 1] | all' "true"
+# the sum of categories is the estimate
+check "categories sum" "$J" \
+	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
+
+# ---- determinism: the same seed and options give the same result ----
+run_capture run "${SMALL[@]}" --json
+J2=$OUT
+strip='del(.configs[].host_seconds)'
+[ "$(jq -S "$strip" <<<"$J")" = "$(jq -S "$strip" <<<"$J2")" ] || fail "two runs with the same seed differ"
+run_capture run "${SMALL[@]}" --json --seed 7
+[ "$(jq -S "$strip" <<<"$J")" != "$(jq -S "$strip" <<<"$OUT")" ] || fail "another seed gives the same result"
+
+# ---- AMD: NPT ----
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp
+check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exits.l1.by_l0.npf"]' "true"
+check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
+check "amd profile" "$OUT" '.cost_profile.name' "amd"
+
+# ---- a user profile changes the estimate, not the counts ----
+printf 'base intel\nvmexit_roundtrip 100000 # test\n' >"$TMP/slow.cost"
+run_capture run "${SMALL[@]}" --json --configs l1-tdp --cost-profile "$TMP/slow.cost"
+check "profile source" "$OUT" '.cost_profile.params.vmexit_roundtrip.source' "test"
+check "profile raises the estimate" "$OUT" ".configs[0].est_seconds > $(jq '.configs[1].est_seconds' <<<"$J")" "true"
+check "profile keeps counts" "$OUT" ".configs[0].summary.exits == $(jq '.configs[1].summary.exits' <<<"$J")" "true"
+
+# ---- CSV: a header and one line per configuration, as many fields each ----
+run_capture run "${SMALL[@]}" --csv --configs native,l1-shadow
+[ "$RC" -eq 0 ] || fail "csv: $RC $ERR"
+[ "$(wc -l <<<"$OUT")" -eq 3 ] || fail "csv lines: $OUT"
+[ "$(awk -F, '{print NF}' <<<"$OUT" | sort -u | wc -l)" -eq 1 ] || fail "csv field counts differ"
+head -1 <<<"$OUT" | grep -q "^name,ok,workload" || fail "csv header"
+sed -n 3p <<<"$OUT" | grep -q "^l1-shadow,1,kbuild" || fail "csv row: $OUT"
+
+finish
