@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
-./build/nestmmu walk examples/4level-ept.scn
+# The main job: the default workload (kbuild) natively and under each
+# hypervisor configuration, with the comparison table.
+./build/nestmmu run "$@"
