@@ -137,6 +137,19 @@ struct vcpu *gos_vcpu(struct gos *g, unsigned cpu);
 /* Why the guest stopped (after GOS_DEAD), or NULL. */
 const char *gos_error(const struct gos *g);
 
+/* ---- for a hypervisor running in this OS (an L1 hypervisor's kernel) ---- */
+
+/* The kernel's address for physical address gpa (the direct map once paging is on). */
+uint64_t gos_kernel_va(const struct gos *g, uint64_t gpa);
+/*
+ * Reserves npages contiguous pages of direct-mapped RAM for a driver that
+ * manages them itself (an L1 hypervisor's tables and its guests' memory,
+ * as a host reserves memory for its VMs); they are never handed out by
+ * the OS again. *first_gfn receives the first. GOS_EINVAL if npages is 0
+ * or the direct-mapped zone has not that much left untouched.
+ */
+enum gos_status gos_reserve(struct gos *g, uint64_t npages, uint64_t *first_gfn);
+
 /* ---- files (the page cache) ---- */
 
 /* A file of `npages` pages; returns its id (>= 0) or GOS_EINVAL. */

@@ -159,6 +159,23 @@ uint64_t gos_pt_va(const struct gos *g, uint64_t gpa)
 	return g->paging ? g->geom.dmap_base + gpa : gpa;
 }
 
+uint64_t gos_kernel_va(const struct gos *g, uint64_t gpa)
+{
+	return gos_pt_va(g, gpa);
+}
+
+enum gos_status gos_reserve(struct gos *g, uint64_t npages, uint64_t *first_gfn)
+{
+	struct pzone *z = &g->pa.low;
+
+	/* from the top of the bump region: the pages below stay the OS's */
+	if (!npages || z->end - z->next < npages)
+		return GOS_EINVAL;
+	z->end -= npages;
+	*first_gfn = z->end;
+	return GOS_OK;
+}
+
 enum gos_status gos_pte_read(struct gos *g, struct vcpu *v, uint64_t egpa, uint64_t *e)
 {
 	enum vcpu_status s = vcpu_read(v, gos_pt_va(g, egpa), g->geom.esize, e, NULL);

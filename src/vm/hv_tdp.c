@@ -12,6 +12,8 @@ struct hv_tdp {
 	struct vm *vm;
 	struct tdp_mmu *tdp;
 	bool ipi_exits;
+	hv_store_fn store;
+	void *store_ctx;
 	uint64_t flush_owed; /* bit i: vCPU i must flush the MMU's translations at entry */
 };
 
@@ -22,6 +24,7 @@ void hv_tdp_config_default(struct hv_tdp_config *c)
 	c->max_level = 3;
 	c->dirty_mode = TDP_DIRTY_WP;
 	c->ipi_exits = true;
+	c->level = CNT_L0;
 }
 
 static uint64_t vcpu_bit(const struct vcpu *v)
@@ -32,8 +35,6 @@ static uint64_t vcpu_bit(const struct vcpu *v)
 static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
 	struct hv_tdp *h = hv;
-	struct counters *cnt = vm_counters(h->vm);
-
 	memset(hw, 0, sizeof(*hw));
 	hw->cfg.cpu = *vcpu_cpu(v);
 	hw->cfg.mem = hostmem_port(vm_hostmem(h->vm));
@@ -47,13 +48,7 @@ static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	}
 	if (h->flush_owed & vcpu_bit(v)) {
 		h->flush_owed &= ~vcpu_bit(v);
-		if (hw->cfg.nested == NESTED_EPT) {
-			tlb_invept(vcpu_tlb(v), 1, tdp_root_eptp(h->tdp));
-			cnt->flushes[CNT_L0][CNT_FLUSH_EPT_CTX]++;
-		} else {
-			tlb_svm_tlb_control(vcpu_tlb(v), 3, hw->vpid);
-			cnt->flushes[CNT_L0][CNT_FLUSH_VPID]++;
-		}
+		hw->flush_tdp = true;
 	}
 	return true;
 }
@@ -86,7 +81,7 @@ static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 		case RET_PF_SPURIOUS:
 			return HV_RESUME;
 		case RET_PF_EMULATE:
-			return vcpu_emulate_at(v, e, f.emulate_gpa, rom_store, vm_guestmem(h->vm));
+			return vcpu_emulate_at(v, e, f.emulate_gpa, h->store, h->store_ctx);
 		case RET_PF_ERROR:
 			e->error = f.error ? f.error : "tdp: fault not handled";
 			return HV_DEAD;
@@ -109,13 +104,33 @@ static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	}
 }
 
-static const struct hv_ops hv_tdp_ops = {
+static const struct hv_ops tdp_ops = {
 	.name = "tdp",
 	.prepare = tdp_prepare,
 	.handle_exit = tdp_exit,
 };
 
+const struct hv_ops *hv_tdp_ops(void)
+{
+	return &tdp_ops;
+}
+
+void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx)
+{
+	h->store = store;
+	h->store_ctx = ctx;
+}
+
 struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const char **err)
+{
+	struct hv_tdp *h = hv_tdp_create(vm, c, err);
+
+	if (h)
+		vm_set_hv(vm, &tdp_ops, h, c->level + 1);
+	return h;
+}
+
+struct hv_tdp *hv_tdp_create(struct vm *vm, const struct hv_tdp_config *c, const char **err)
 {
 	const struct vm_config *vc = vm_config(vm);
 	struct hv_tdp *h = calloc(1, sizeof(*h));
@@ -130,8 +145,8 @@ struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const
 		.port = vm_port(vm),
 		.slots = vm_memslots(vm),
 		.counters = vm_counters(vm),
-		.cnt_level = CNT_L0,
-		.cnt_pt = CNT_PT_EPT01,
+		.cnt_level = c->level,
+		.cnt_pt = c->level == CNT_L0 ? CNT_PT_EPT01 : CNT_PT_EPT12,
 	};
 
 	*err = NULL;
@@ -141,12 +156,13 @@ struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const
 	}
 	h->vm = vm;
 	h->ipi_exits = c->ipi_exits;
+	h->store = rom_store;
+	h->store_ctx = vm_guestmem(vm);
 	h->tdp = tdp_create(&tc, err);
 	if (!h->tdp) {
 		free(h);
 		return NULL;
 	}
-	vm_set_hv(vm, &hv_tdp_ops, h, 1);
 	return h;
 }
 

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 
 #include "mmu/tdp.h"
+#include "vm/vcpu.h"
 #include "vm/vm.h"
 
 struct hv_tdp_config {
@@ -41,6 +42,12 @@ struct hv_tdp_config {
 	unsigned max_level;            /* largest leaf: 1 4K, 2 2M, 3 1G (0: 3) */
 	enum tdp_dirty_mode dirty_mode;
 	bool ipi_exits;                /* sending an IPI exits */
+	/*
+	 * The hypervisor's own level: 0 (L0, tables of kind CNT_PT_EPT01) or
+	 * 1 (an L1 hypervisor over vm_port() = its L1 port, tables of kind
+	 * CNT_PT_EPT12). Its guest's code is counted at level + 1.
+	 */
+	enum cnt_level level;
 };
 
 void hv_tdp_config_default(struct hv_tdp_config *c);
@@ -56,6 +63,17 @@ struct hv_tdp;
 struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const char **err);
 /* Detaches (the VM becomes native) and frees the MMU. */
 void hv_tdp_detach(struct hv_tdp *h);
+
+/* The same without attaching (for an L0 that runs this one as L1's hypervisor: hv_nest.h). */
+struct hv_tdp *hv_tdp_create(struct vm *vm, const struct hv_tdp_config *c, const char **err);
+const struct hv_ops *hv_tdp_ops(void);
+/*
+ * The store used when an access must be emulated (RET_PF_EMULATE: a
+ * write-tracked page, a read-only slot): default guest memory, writes to
+ * read-only slots dropped. An L0 running nested TDP passes the store that
+ * also updates EPT02 (ntdp_ept12_write).
+ */
+void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx);
 
 struct tdp_mmu *hv_tdp_mmu(struct hv_tdp *h);
 

@@ -248,6 +248,17 @@ bool vcpu_load(struct vcpu *v)
 	v->hw = hw;
 	v->need_prepare = false;
 	tlb_set_vpid(v->tlb, hw.vpid);
+	if (hw.flush_tdp) {
+		unsigned hl = vcpu_level_of(v) ? vcpu_level_of(v) - 1 : 0;
+
+		if (hw.cfg.nested == NESTED_EPT) {
+			tlb_invept(v->tlb, 1, hw.cfg.eptp);
+			v->cnt->flushes[hl][CNT_FLUSH_EPT_CTX]++;
+		} else {
+			tlb_svm_tlb_control(v->tlb, 3, hw.vpid);
+			v->cnt->flushes[hl][CNT_FLUSH_VPID]++;
+		}
+	}
 	if (!vcpu_init_mmu(v, &v->hw.cfg, &v->mmu, &fail)) {
 		vcpu_die(v, "%s: VM entry failed: %s (%s)", ops->name, xlate_outcome_name(fail.outcome),
 			 fail.reason ? fail.reason : "nested fault while loading PDPTEs");
@@ -269,14 +280,15 @@ enum hv_action vcpu_exit(struct vcpu *v, struct hv_exit *e)
 		e->error = "an exit without a hypervisor";
 		return HV_DEAD;
 	}
-	v->cnt->exits[l][CNT_BY_L0][hv_exit_cnt_reason(e->reason)]++;
 	/* VM exit and entry with "enable VPID" = 0 flush VPID 0 (Vol. 3C 29.4.3.1). */
 	if (v->hw.vpid == 0 && v->guest.vendor == CPU_INTEL) {
 		tlb_vmx_transition_novpid(v->tlb);
 		v->cnt->flushes[l - 1][CNT_FLUSH_VPID]++;
 	}
 	e->error = NULL;
+	e->reflected = false;
 	a = ops->handle_exit(vm_hv(v->vm), v, e);
+	v->cnt->exits[l][e->reflected ? CNT_REFLECTED : CNT_BY_L0][hv_exit_cnt_reason(e->reason)]++;
 	v->need_prepare = true;
 	if (a == HV_DEAD)
 		vcpu_die(v, "%s: %s exit: %s", ops->name, hv_exit_name(e->reason),

@@ -104,6 +104,13 @@ struct hv_hw {
 	struct hw_config cfg;
 	uint32_t vpid;       /* VPID (Intel) / ASID (AMD) the TLB tags with; 0 natively */
 	unsigned intercepts; /* HV_I_* */
+	/*
+	 * The hypervisor invalidates this guest's TDP translations before the
+	 * entry: INVEPT single-context of cfg.eptp (Intel) or TLB_CONTROL
+	 * "flush this ASID" (AMD). The vCPU layer performs it and counts it at
+	 * the hypervisor's level; for an L1 hypervisor L0 emulates it.
+	 */
+	bool flush_tdp;
 };
 
 enum hv_exit_reason {
@@ -158,6 +165,7 @@ struct hv_exit {
 	/* out */
 	struct guest_fault inject; /* HV_INJECT */
 	const char *error;         /* HV_DEAD */
+	bool reflected;            /* L0 reflected the exit to L1 (counted as such) */
 };
 
 enum hv_action {

@@ -12,7 +12,10 @@
 
 struct vm {
 	struct vm_config cfg;
-	struct counters cnt;
+	struct counters own_cnt;
+	struct counters *cnt;   /* own_cnt, or the parent's (a nested VM) */
+	bool nested;            /* a nested VM: hm/fr/port/view belong to others */
+	struct mem_port *port;  /* the managing hypervisor's port */
 	struct hostmem *hm;
 	struct frames *fr;
 	struct mem_l0 *l0;
@@ -117,11 +120,12 @@ static const char *config_invalid(struct vm_config *c)
 	return NULL;
 }
 
+static bool vm_add_cpus(struct vm *vm, const char **err);
+
 struct vm *vm_create(const struct vm_config *cfg, const char **err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	const char *why;
-	struct cpu reset;
 
 	*err = NULL;
 	if (!vm) {
@@ -135,7 +139,8 @@ struct vm *vm_create(const struct vm_config *cfg, const char **err)
 		free(vm);
 		return NULL;
 	}
-	counters_zero(&vm->cnt);
+	counters_zero(&vm->own_cnt);
+	vm->cnt = &vm->own_cnt;
 	vm->ops = &hv_native_ops;
 	vm->hm = hostmem_create(vm->cfg.host_bytes);
 	vm->fr = frames_create(VM_HOST_FIRST_HFN, (vm->cfg.host_bytes >> 12) - VM_HOST_FIRST_HFN);
@@ -155,15 +160,72 @@ struct vm *vm_create(const struct vm_config *cfg, const char **err)
 	}
 	vm->gm.slots = vm->ms;
 	vm->gm.port = mem_l0_port(vm->l0);
+	vm->port = mem_l0_port(vm->l0);
+	if (!vm_add_cpus(vm, err)) {
+		vm_destroy(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+static bool vm_add_cpus(struct vm *vm, const char **err)
+{
+	struct cpu reset;
+
 	vm_reset_state(vm, &reset);
 	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
 		vm->cpus[i] = vcpu_create(vm, i, &reset, &vm->cfg.tlb);
 		if (!vm->cpus[i]) {
 			*err = "cannot create a vCPU (TLB geometry or memory)";
-			vm_destroy(vm);
-			return NULL;
+			return false;
 		}
 		vm->ncpus++;
+	}
+	return true;
+}
+
+struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_host *host, const char **err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	const char *why;
+
+	*err = NULL;
+	if (!vm) {
+		*err = "out of memory";
+		return NULL;
+	}
+	vm->cfg = *cfg;
+	vm->cfg.host_bytes = UINT64_C(1) << 30; /* unused: the host is the parent's */
+	why = config_invalid(&vm->cfg);
+	if (why) {
+		*err = why;
+		free(vm);
+		return NULL;
+	}
+	vm->nested = true;
+	vm->cnt = host->counters;
+	vm->ops = &hv_native_ops;
+	vm->hm = host->hostmem;
+	vm->fr = host->frames;
+	vm->port = host->port;
+	vm->ms = memslots_create(host->frames, vm->cfg.maxphyaddr);
+	if (!vm->ms) {
+		*err = "out of memory";
+		vm_destroy(vm);
+		return NULL;
+	}
+	if (memslots_add(vm->ms, &(struct memslot_desc){ .id = VM_RAM_SLOT, .base_gfn = 0,
+						  .npages = vm->cfg.ram_bytes >> 12,
+						  .backing_order = vm->cfg.slot_order }) != MEMSLOT_OK) {
+		*err = "cannot add the guest RAM slot";
+		vm_destroy(vm);
+		return NULL;
+	}
+	vm->gm.slots = vm->ms;
+	vm->gm.port = host->view;
+	if (!vm_add_cpus(vm, err)) {
+		vm_destroy(vm);
+		return NULL;
 	}
 	return vm;
 }
@@ -176,6 +238,10 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(vm->cpus[i]);
 	if (vm->ms)
 		memslots_destroy(vm->ms);
+	if (vm->nested) {
+		free(vm);
+		return;
+	}
 	if (vm->l0)
 		mem_l0_destroy(vm->l0);
 	if (vm->fr)
@@ -202,11 +268,11 @@ struct vcpu *vm_vcpu(struct vm *vm, unsigned i) { return i < vm->ncpus ? vm->cpu
 unsigned vm_level(const struct vm *vm) { return vm->level; }
 const struct hv_ops *vm_hv_ops(const struct vm *vm) { return vm->ops; }
 void *vm_hv(const struct vm *vm) { return vm->hv; }
-struct counters *vm_counters(struct vm *vm) { return &vm->cnt; }
+struct counters *vm_counters(struct vm *vm) { return vm->cnt; }
 struct hostmem *vm_hostmem(struct vm *vm) { return vm->hm; }
 struct frames *vm_frames(struct vm *vm) { return vm->fr; }
 struct mem_l0 *vm_mem_l0(struct vm *vm) { return vm->l0; }
-struct mem_port *vm_port(struct vm *vm) { return mem_l0_port(vm->l0); }
+struct mem_port *vm_port(struct vm *vm) { return vm->port; }
 struct memslots *vm_memslots(struct vm *vm) { return vm->ms; }
 struct guestmem *vm_guestmem(struct vm *vm) { return &vm->gm; }
 

@@ -57,6 +57,26 @@ struct vm *vm_create(const struct vm_config *cfg, const char **err);
 void vm_destroy(struct vm *vm);
 
 /*
+ * A nested VM (L2): its guest-physical memory is managed by a hypervisor
+ * that is itself a guest (L1). Its RAM slot maps L2 gfns to frames of
+ * L1's guest-physical space, allocated from `frames` (L1 memory reserved
+ * for its guests); `port` is the L1 hypervisor's memory port (vm_port);
+ * `view` reaches L1's memory without counting (for the guest-memory
+ * helpers, emulation and checkers: vm_guestmem); the hardware's memory is
+ * still L0's `hostmem` (vm_hostmem). Counters are the parent's. Everything
+ * given must outlive the VM. vm_frames/vm_port answer what was given;
+ * vm_mem_l0 is NULL.
+ */
+struct vm_nest_host {
+	struct hostmem *hostmem;
+	struct frames *frames;
+	struct mem_port *port;
+	struct mem_port *view;
+	struct counters *counters;
+};
+struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_host *host, const char **err);
+
+/*
  * Attaches the hypervisor (before any vCPU runs; ops NULL or
  * &hv_native_ops: native). `level`: the counters level of the guest's
  * code: 0 native, 1 under an L0 hypervisor.
@@ -75,7 +95,7 @@ struct counters *vm_counters(struct vm *vm);
 struct hostmem *vm_hostmem(struct vm *vm);
 struct frames *vm_frames(struct vm *vm);
 struct mem_l0 *vm_mem_l0(struct vm *vm);
-/* The hypervisor's memory port (level 0: host-physical). */
+/* The managing hypervisor's memory port (level 0: host-physical; a nested VM's: the L1 port). */
 struct mem_port *vm_port(struct vm *vm);
 struct memslots *vm_memslots(struct vm *vm);
 /* The guest's physical memory through the slots and the port (uncounted by the vCPU). */
