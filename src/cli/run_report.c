@@ -49,7 +49,7 @@ static void describe(FILE *out, const struct run_cmdline *c)
 
 /* ---- text ---- */
 
-#define COLW 13
+#define COLW 15
 
 static void row_label(FILE *out, const char *label)
 {
@@ -91,6 +91,11 @@ static uint64_t g_exits(const struct run_result *r, const void *a)
 	return counters_exits_sum(&r->cnt, -1, h, -1);
 }
 
+static uint64_t g_exits_level(const struct run_result *r, const void *a)
+{
+	return counters_exits_sum(&r->cnt, *(const int *)a, -1, -1);
+}
+
 static uint64_t g_exit_reason(const struct run_result *r, const void *a)
 {
 	return counters_exits_sum(&r->cnt, -1, -1, *(const int *)a);
@@ -105,12 +110,6 @@ static uint64_t g_guest_pf(const struct run_result *r, const void *a)
 static uint64_t g_pt(const struct run_result *r, const void *a)
 {
 	return r->cnt.pt_peak[*(const int *)a];
-}
-
-static uint64_t g_guest_pt(const struct run_result *r, const void *a)
-{
-	(void)a;
-	return run_guest_pt_pages(r);
 }
 
 static uint64_t g_field(const struct run_result *r, const void *a)
@@ -138,21 +137,21 @@ static uint64_t g_accesses(const struct run_result *r, const void *a)
 	return r->wl.accesses;
 }
 
-/* Rows of hypervisor MMU counters, shown when non-zero somewhere (level 0's). */
+/* Rows of hypervisor MMU counters (per hypervisor level), shown when non-zero somewhere. */
 static const char *const mmu_rows[][2] = {
-	{ "tdp_faults.l0", "TDP faults fixed" },
-	{ "tdp_entries_set.l0", "TDP entries set" },
-	{ "tdp_entries_zapped.l0", "TDP entries zapped" },
-	{ "spt_faults.l0", "shadow faults fixed" },
-	{ "spt_writes_trapped.l0", "guest table writes trapped" },
-	{ "spt_writes_emulated.l0", "  of which emulated" },
-	{ "spt_unsync.l0", "shadow pages unsynced" },
-	{ "spt_sync.l0", "shadow pages synced" },
-	{ "spt_entries_set.l0", "shadow entries set" },
-	{ "spt_entries_zapped.l0", "shadow entries zapped" },
-	{ "spt_root_hits.l0", "CR3 switches: root cached" },
-	{ "spt_root_misses.l0", "CR3 switches: new root" },
-	{ "sw_walks.l0", "software walks (hypervisor)" },
+	{ "tdp_faults", "TDP faults fixed" },
+	{ "tdp_entries_set", "TDP entries set" },
+	{ "tdp_entries_zapped", "TDP entries zapped" },
+	{ "spt_faults", "shadow faults fixed" },
+	{ "spt_writes_trapped", "guest table writes trapped" },
+	{ "spt_writes_emulated", "  of which emulated" },
+	{ "spt_unsync", "shadow pages unsynced" },
+	{ "spt_sync", "shadow pages synced" },
+	{ "spt_entries_set", "shadow entries set" },
+	{ "spt_entries_zapped", "shadow entries zapped" },
+	{ "spt_root_hits", "CR3 switches: root cached" },
+	{ "spt_root_misses", "CR3 switches: new root" },
+	{ "sw_walks", "software walks" },
 };
 
 static bool any_nonzero(const struct run_result *res, unsigned n, uint64_t (*get)(const struct run_result *, const void *),
@@ -188,8 +187,15 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 	h = CNT_BY_L0;
 	row_u64(out, "  handled by L0", res, n, g_exits, &h);
 	h = CNT_REFLECTED;
-	if (any_nonzero(res, n, g_exits, &h))
+	if (any_nonzero(res, n, g_exits, &h)) {
+		int lv;
+
 		row_u64(out, "  reflected to L1", res, n, g_exits, &h);
+		lv = CNT_L1;
+		row_u64(out, "  exits of L1 (its hypervisor)", res, n, g_exits_level, &lv);
+		lv = CNT_L2;
+		row_u64(out, "  exits of L2", res, n, g_exits_level, &lv);
+	}
 	for (int r = 0; r < CNT_EXITS; r++) {
 		char label[64];
 
@@ -205,8 +211,7 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 	for (unsigned i = 0; i < n; i++)
 		v[i] = res[i].ok ? run_refs_per_walk(&res[i]) : NAN;
 	row_f(out, "walk references per walk", "%.2f", v, n);
-	row_u64(out, "guest page-table pages (peak)", res, n, g_guest_pt, NULL);
-	for (int k = CNT_PT_EPT01; k < CNT_PTS; k++) {
+	for (int k = 0; k < CNT_PTS; k++) {
 		char label[64];
 
 		if (!any_nonzero(res, n, g_pt, &k))
@@ -214,13 +219,17 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 		snprintf(label, sizeof(label), "%s pages (peak)", cnt_pt_name((enum cnt_pt)k));
 		row_u64(out, label, res, n, g_pt, &k);
 	}
-	for (size_t m = 0; m < sizeof(mmu_rows) / sizeof(mmu_rows[0]); m++) {
-		size_t idx;
+	for (int l = CNT_L0; l <= CNT_L1; l++)
+		for (size_t m = 0; m < sizeof(mmu_rows) / sizeof(mmu_rows[0]); m++) {
+			char name[COUNTERS_NAME_MAX], label[64];
+			size_t idx;
 
-		if (!counters_find(mmu_rows[m][0], &idx) || !any_nonzero(res, n, g_field, &idx))
-			continue;
-		row_u64(out, mmu_rows[m][1], res, n, g_field, &idx);
-	}
+			snprintf(name, sizeof(name), "%s.%s", mmu_rows[m][0], cnt_level_name((enum cnt_level)l));
+			if (!counters_find(name, &idx) || !any_nonzero(res, n, g_field, &idx))
+				continue;
+			snprintf(label, sizeof(label), "%s (L%d)", mmu_rows[m][1], l);
+			row_u64(out, label, res, n, g_field, &idx);
+		}
 	if (any_nonzero(res, n, g_flushes_hv, NULL))
 		row_u64(out, "TLB flushes by the hypervisor", res, n, g_flushes_hv, NULL);
 	fputs("estimated time by category (%):\n", out);

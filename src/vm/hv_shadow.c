@@ -39,6 +39,9 @@ static void collect_flush(struct hv_shadow *h)
 		unsigned n = vm_ncpus(h->vm);
 
 		h->flush_owed |= n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
+		/* the other vCPUs pay before they run again (a remote flush: request and kick) */
+		for (unsigned i = 0; i < n; i++)
+			vcpu_request_reload(vm_vcpu(h->vm, i));
 	}
 }
 

@@ -32,6 +32,22 @@ static uint64_t vcpu_bit(const struct vcpu *v)
 	return UINT64_C(1) << vcpu_id(v);
 }
 
+/*
+ * A flush the MMU asked for is owed to every vCPU, and every vCPU is made
+ * to go through prepare() before it runs again (KVM's remote TLB flush:
+ * a request and a kick), so none keeps using a dropped translation.
+ */
+void hv_tdp_sync_flush(struct hv_tdp *h)
+{
+	unsigned n = vm_ncpus(h->vm);
+
+	if (!tdp_flush_take(h->tdp))
+		return;
+	h->flush_owed |= n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
+	for (unsigned i = 0; i < n; i++)
+		vcpu_request_reload(vm_vcpu(h->vm, i));
+}
+
 static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
 	struct hv_tdp *h = hv;
@@ -41,11 +57,7 @@ static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	tdp_hw_program(h->tdp, &hw->cfg);
 	hw->vpid = 1;
 	hw->intercepts = h->ipi_exits ? HV_I_IPI : 0;
-	if (tdp_flush_take(h->tdp)) {
-		uint64_t all = vm_ncpus(h->vm) >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << vm_ncpus(h->vm)) - 1;
-
-		h->flush_owed |= all;
-	}
+	hv_tdp_sync_flush(h);
 	if (h->flush_owed & vcpu_bit(v)) {
 		h->flush_owed &= ~vcpu_bit(v);
 		hw->flush_tdp = true;
@@ -75,6 +87,7 @@ static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 			return HV_DEAD;
 		}
 		r = tdp_page_fault(h->tdp, &f);
+		hv_tdp_sync_flush(h);
 		switch (r) {
 		case RET_PF_FIXED:
 		case RET_PF_RETRY:
@@ -117,8 +130,8 @@ const struct hv_ops *hv_tdp_ops(void)
 
 void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx)
 {
-	h->store = store;
-	h->store_ctx = ctx;
+	h->store = store ? store : rom_store;
+	h->store_ctx = store ? ctx : vm_guestmem(h->vm);
 }
 
 struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const char **err)

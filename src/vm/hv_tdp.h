@@ -74,6 +74,12 @@ const struct hv_ops *hv_tdp_ops(void);
  * also updates EPT02 (ntdp_ept12_write).
  */
 void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx);
+/*
+ * Collects a flush the MMU asked for (tdp_flush_take): owed to every vCPU,
+ * each made to prepare again before it next runs. For callers that change
+ * the MMU's tables outside an exit of this VM (page tracking by nested TDP).
+ */
+void hv_tdp_sync_flush(struct hv_tdp *h);
 
 struct tdp_mmu *hv_tdp_mmu(struct hv_tdp *h);
 

@@ -206,6 +206,7 @@ struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_ho
 	vm->cnt = host->counters;
 	vm->ops = &hv_native_ops;
 	vm->hm = host->hostmem;
+	vm->l0 = host->l0;
 	vm->fr = host->frames;
 	vm->port = host->port;
 	vm->ms = memslots_create(host->frames, vm->cfg.maxphyaddr);

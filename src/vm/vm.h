@@ -65,10 +65,12 @@ void vm_destroy(struct vm *vm);
  * helpers, emulation and checkers: vm_guestmem); the hardware's memory is
  * still L0's `hostmem` (vm_hostmem). Counters are the parent's. Everything
  * given must outlive the VM. vm_frames/vm_port answer what was given;
- * vm_mem_l0 is NULL.
+ * vm_mem_l0 is L0's (whose table pages the hardware's walks count as
+ * nested references).
  */
 struct vm_nest_host {
 	struct hostmem *hostmem;
+	struct mem_l0 *l0;
 	struct frames *frames;
 	struct mem_port *port;
 	struct mem_port *view;
