@@ -24,8 +24,8 @@
 
 const char *tdp_config_invalid(const struct tdp_config *cfg)
 {
-	if (!cfg->port || !cfg->slots)
-		return "tdp: a memory port and memory slots are required";
+	if (!cfg->port)
+		return "tdp: a memory port is required";
 	if (cfg->kind != TDP_EPT && cfg->kind != TDP_NPT)
 		return "tdp: kind must be EPT or NPT";
 	if (cfg->levels != 4 && cfg->levels != 5)
@@ -34,8 +34,8 @@ const char *tdp_config_invalid(const struct tdp_config *cfg)
 		return "tdp: max_level must be 1 (4 KiB), 2 (2 MiB) or 3 (1 GiB)";
 	if (cfg->maxphyaddr < 32 || cfg->maxphyaddr > 52)
 		return "tdp: maxphyaddr must be between 32 and 52";
-	if (cfg->kind == TDP_NPT && (cfg->ept_ad || cfg->ept_mbec))
-		return "tdp: ept_ad and ept_mbec apply to EPT only";
+	if (cfg->kind == TDP_NPT && (cfg->ept_ad || cfg->ept_mbec || cfg->ept_xonly))
+		return "tdp: ept_ad, ept_mbec and ept_xonly apply to EPT only";
 	if (cfg->dirty_mode != TDP_DIRTY_WP && cfg->dirty_mode != TDP_DIRTY_DBIT)
 		return "tdp: dirty_mode must be WP or DBIT";
 	if (cfg->dirty_mode == TDP_DIRTY_DBIT && cfg->kind == TDP_EPT && !cfg->ept_ad)
@@ -51,7 +51,7 @@ static void make_format(struct tdp_mmu *t)
 
 	if (c->kind == TDP_EPT) {
 		struct ept_caps caps = {
-			.xonly = false, .walk5 = c->levels == 5, .ad = c->ept_ad,
+			.xonly = c->ept_xonly, .walk5 = c->levels == 5, .ad = c->ept_ad,
 			.gb1 = c->max_level >= 3, .mbec = c->ept_mbec,
 		};
 		pt_format_ept(&t->fmt, c->levels, c->maxphyaddr, &caps, c->ept_ad);
@@ -90,8 +90,8 @@ struct tdp_mmu *tdp_create(const struct tdp_config *cfg, const char **why)
 			*why = "tdp: no page for the root table";
 		goto fail;
 	}
-	t->notifier = memslots_notifier_add(cfg->slots, tdp_slot_notify, t);
-	if (t->notifier < 0) {
+	t->notifier = cfg->slots ? memslots_notifier_add(cfg->slots, tdp_slot_notify, t) : -1;
+	if (cfg->slots && t->notifier < 0) {
 		if (why)
 			*why = "tdp: cannot register the memslot notifier";
 		tdp_table_free_tree(t, t->root, cfg->levels);
@@ -109,7 +109,8 @@ void tdp_destroy(struct tdp_mmu *t)
 {
 	if (!t)
 		return;
-	(void)memslots_notifier_remove(t->cfg.slots, t->notifier);
+	if (t->cfg.slots)
+		(void)memslots_notifier_remove(t->cfg.slots, t->notifier);
 	tdp_table_free_tree(t, t->root, t->cfg.levels);
 	tdp_tracker_fini(&t->track);
 	u64map_fini(&t->tables);
@@ -174,6 +175,7 @@ void tdp_hw_program(const struct tdp_mmu *t, struct hw_config *cfg)
 		cfg->ept_caps.ad |= t->cfg.ept_ad;
 		cfg->ept_caps.gb1 |= t->cfg.max_level >= 3;
 		cfg->ept_caps.mbec |= t->cfg.ept_mbec;
+		cfg->ept_caps.xonly |= t->cfg.ept_xonly;
 	} else {
 		cfg->nested = NESTED_NPT;
 		cfg->ncr3 = tdp_root_ncr3(t);
@@ -355,6 +357,8 @@ enum ret_pf tdp_page_fault(struct tdp_mmu *t, struct mmu_fault *f)
 	/* 1. prepare */
 	if (f->kind != MMU_FAULT_TDP)
 		return fault_error(t, &tf, "tdp: not a TDP fault");
+	if (!t->cfg.slots)
+		return fault_error(t, &tf, "tdp: directed-only MMU (no memory slots): faults are the owner's");
 	f->gfn = f->gpa >> 12;
 	tf.need = needed_rights(t, f);
 	tf.write = tf.need & RIGHT_W;

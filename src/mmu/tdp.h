@@ -100,6 +100,44 @@
  *  tracker, then returns RET_PF_EMULATE. Untracking drops a reference; W
  *  comes back on the next write fault.
  *
+ *  Directed maps (tdp_map, tdp_unmap, tdp_lookup): the owner installs an
+ *  explicit mapping instead of one derived from the slots - nested TDP's
+ *  EPT02/NPT02 (src/mmu/nested_tdp*) and paravirtual nested paging.
+ *   - An MMU created with slots == NULL is "directed only": it never maps
+ *     anything by itself; tdp_page_fault returns RET_PF_ERROR (the owner
+ *     handles the exit), dirty logging returns TDP_EINVAL (harvest) or 0,
+ *     and there is no slot notifier. Page tracking, aging, zaps and the
+ *     flush rules work as for any MMU. Directed maps are allowed in a
+ *     slot-backed MMU too; keeping them consistent with the slots is then
+ *     the caller's business (a slot change zaps them like any leaf).
+ *   - tdp_map(gfn, hfn, level, rights): gfn and hfn aligned to the leaf's
+ *     size (level 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB, <= max_level), the
+ *     frames below maxphyaddr. rights are RIGHT_R/W/X/XU (pt_format.h):
+ *     EPT: R -> bit 0, W -> bit 1, X -> bit 2 (XS with MBEC), XU -> bit 10
+ *     (MBEC only, ignored otherwise); W without R is refused (it would be
+ *     a misconfiguration), so is X without R unless ept_xonly, and so are
+ *     no rights at all (use tdp_unmap). NPT: R is required (P), W -> R/W,
+ *     X -> NX clear (else NX set), U/S always set (every nested access is
+ *     a user access, APM 15.25.5); XU is ignored. RIGHT_U is accepted and
+ *     ignored. Memory type WB with IPAT (EPT), as for faults.
+ *     The leaf REPLACES whatever mapped [gfn, gfn + 2^(9(level-1))): a
+ *     table there is freed with its subtree, a larger leaf above is split
+ *     first (the rest of it stays mapped as it was). A/D: clear, unless the
+ *     previous leaf at that level mapped the same frame (then kept).
+ *     Tracking does not restrict directed maps (the caller decides W).
+ *     Returns TDP_OK; TDP_EINVAL (bad level, alignment, frame, rights;
+ *     nothing changed); TDP_ENOMEM (no table page; tables allocated on the
+ *     way stay, empty); TDP_EPORT. A mapping lowered or replaced makes a
+ *     flush pending (the usual rule); a new one or more rights do not.
+ *   - tdp_unmap(gfn, npages): removes exactly [gfn, gfn + npages): a large
+ *     leaf straddling an edge is split and only its part inside removed
+ *     (unlike tdp_zap_range, which removes it whole; in a directed-only
+ *     MMU nothing would map the rest back). Empty tables are freed (the
+ *     root stays). Returns the leaves removed (>= 0) or TDP_ENOMEM when a
+ *     split had no table page (that leaf is then left whole) / TDP_EPORT.
+ *   - tdp_lookup(gfn): the leaf mapping gfn, if any (level, first gfn and
+ *     frame of the leaf, rights as RIGHT_R/W/X/XU, A/D, raw entry).
+ *
  * Lifetimes: the slots and the port must outlive the MMU; destroy the MMU
  * before the slots (memslots_destroy sends no notification).
  */
@@ -131,10 +169,11 @@ struct tdp_config {
 	unsigned max_level;     /* largest leaf: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
 	bool ept_ad;            /* EPT: EPTP enables accessed/dirty flags (NPT always has them) */
 	bool ept_mbec;          /* EPT: the vCPU uses MBEC: X and XU (bit 10) on every entry */
+	bool ept_xonly;         /* EPT: the hardware supports execute-only leaves (directed maps only) */
 	unsigned maxphyaddr;    /* 32..52: width of the port's addresses in entries */
 	enum tdp_dirty_mode dirty_mode;
 	struct mem_port *port;  /* the only way to the tables */
-	struct memslots *slots; /* the guest's physical space */
+	struct memslots *slots; /* the guest's physical space; NULL: directed maps only */
 	struct counters *counters; /* NULL: not counted */
 	enum cnt_level cnt_level;  /* level of the hypervisor running this MMU (tdp_* counters) */
 	enum cnt_pt cnt_pt;        /* kind of its table pages (pt_* counters): CNT_PT_EPT01 at L0 */
@@ -195,7 +234,7 @@ uint64_t tdp_root_ncr3(const struct tdp_mmu *t);
 /*
  * Fills the nested part of a hardware configuration: nested mode, EPTP
  * (and the EPT capabilities the tables rely on: 5-level walk, A/D, 1 GiB
- * pages, MBEC, ORed into cfg->ept_caps) or nCR3 with the host CR4 (PAE,
+ * pages, MBEC, execute-only, ORed into cfg->ept_caps) or nCR3 with the host CR4 (PAE,
  * LA57 for 5 levels) and EFER (LME, LMA, NXE) the NPT format needs.
  */
 void tdp_hw_program(const struct tdp_mmu *t, struct hw_config *cfg);
@@ -251,6 +290,22 @@ uint64_t tdp_dirty_log_protect(struct tdp_mmu *t, uint64_t gfn, uint64_t npages)
 
 bool tdp_test_age(struct tdp_mmu *t, uint64_t gfn, uint64_t npages);
 bool tdp_age(struct tdp_mmu *t, uint64_t gfn, uint64_t npages);
+
+/* ---- directed maps (rules above) ---- */
+
+/* A leaf found by tdp_lookup. */
+struct tdp_mapping {
+	unsigned level;   /* 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB */
+	uint64_t gfn;     /* first gfn the leaf maps */
+	uint64_t hfn;     /* its first frame */
+	unsigned rights;  /* RIGHT_R / W / X / XU */
+	bool accessed, dirty; /* A/D of the leaf (false when the format has none) */
+	uint64_t entry;   /* the raw entry */
+};
+
+int tdp_map(struct tdp_mmu *t, uint64_t gfn, uint64_t hfn, unsigned level, unsigned rights);
+int64_t tdp_unmap(struct tdp_mmu *t, uint64_t gfn, uint64_t npages);
+bool tdp_lookup(struct tdp_mmu *t, uint64_t gfn, struct tdp_mapping *m);
 
 /* ---- page tracking ---- */
 

@@ -38,6 +38,8 @@ uint64_t tdp_write_protect_range(struct tdp_mmu *t, uint64_t start, uint64_t end
 
 static int get_slot(struct tdp_mmu *t, uint32_t id, struct memslot_desc *d)
 {
+	if (!t->cfg.slots)
+		return TDP_EINVAL; /* directed-only: no slots, no dirty logging */
 	return memslots_get(t->cfg.slots, id, d) == MEMSLOT_OK ? TDP_OK : TDP_ENOENT;
 }
 
@@ -120,7 +122,7 @@ int64_t tdp_dirty_log_harvest(struct tdp_mmu *t, uint32_t slot_id)
 
 uint64_t tdp_dirty_log_protect(struct tdp_mmu *t, uint64_t gfn, uint64_t npages)
 {
-	if (t->cfg.dirty_mode != TDP_DIRTY_WP || npages == 0)
+	if (t->cfg.dirty_mode != TDP_DIRTY_WP || npages == 0 || !t->cfg.slots)
 		return 0;
 	return tdp_write_protect_range(t, gfn, gfn + npages, true);
 }

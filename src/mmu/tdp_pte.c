@@ -68,7 +68,7 @@ uint64_t tdp_pte_addr(const struct tdp_mmu *t, unsigned level, uint64_t e)
 
 unsigned tdp_pte_rights(const struct tdp_mmu *t, uint64_t e)
 {
-	return pt_rights(&t->fmt, 1, e) & (RIGHT_R | RIGHT_W | RIGHT_X);
+	return pt_rights(&t->fmt, 1, e) & (RIGHT_R | RIGHT_W | RIGHT_X | RIGHT_XU);
 }
 
 /* EPT: R, W, X (and XU with MBEC) on a table entry; SDM Vol. 3C Table 29-3..29-6. */
@@ -150,6 +150,8 @@ static void record_dirty(struct tdp_mmu *t, uint64_t gfn, unsigned level)
 {
 	struct gfn_info info;
 
+	if (!t->cfg.slots)
+		return; /* directed-only: no dirty log */
 	if (memslots_gfn_peek(t->cfg.slots, gfn, NULL, &info) != MEMSLOT_OK ||
 	    !(info.slot.flags & MEMSLOT_F_LOG_DIRTY))
 		return;
@@ -322,8 +324,12 @@ enum mem_status tdp_split_leaf(struct tdp_mmu *t, uint64_t table, unsigned level
 	unsigned child_level = level - 1;
 	uint64_t base = pt_page_addr(&t->fmt, level, leaf);
 	uint64_t step = tdp_level_pages(child_level) << 12;
-	uint64_t keep = leaf & (tdp_pte_a_bit(t) | tdp_pte_d_bit(t));
-	bool w = tdp_pte_writable(t, leaf);
+	/*
+	 * The children keep every flag of the leaf (rights, memory type, A/D,
+	 * NX - directed maps may carry any rights), not its address or PS;
+	 * bit 12 (PAT of a large x86 leaf) is never set by this MMU.
+	 */
+	uint64_t keep = leaf & ~(GENMASK64(51, 12) | PTE_PS);
 	uint64_t child, entry;
 	enum mem_status s;
 
@@ -331,10 +337,8 @@ enum mem_status tdp_split_leaf(struct tdp_mmu *t, uint64_t table, unsigned level
 	if (s != MEM_OK)
 		return s;
 	for (unsigned i = 0; i < TDP_ENTRIES; i++) {
-		uint64_t e = tdp_pte_leaf_make(t, base + i * step, child_level, w);
+		uint64_t e = keep | (base + i * step) | (child_level > 1 ? PTE_PS : 0);
 
-		if (tdp_has_ad(t))
-			e |= keep;
 		s = port_write(t, child + 8 * (uint64_t)i, e);
 		if (s != MEM_OK) {
 			tdp_table_free_tree(t, child, child_level);
