@@ -92,7 +92,7 @@ nomem:
 static void mmu_free(struct kpop *kp, struct kpop_mmu *m)
 {
 	kpop_unmap_all(kp, m);
-	kpt_free_tree(kp, m->root, true);
+	kpt_free(kp, m, true);
 	u64map_fini(&m->rec);
 	m->used = false;
 	m->refs = 0;
@@ -109,7 +109,6 @@ void kpop_destroy(struct kpop *kp)
 	}
 	memslots_notifier_remove(kp->cfg.l1_slots, kp->notifier);
 	u64map_fini(&kp->rmap);
-	u64map_fini(&kp->tables);
 	u64map_fini(&kp->tracked);
 	free(kp->recs);
 	free(kp->mmus);
@@ -128,7 +127,13 @@ const struct kpop_stats *kpop_get_stats(const struct kpop *kp)
 
 uint64_t kpop_tables_live(const struct kpop *kp)
 {
-	return u64map_count(&kp->tables);
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < kp->cfg.max_mmus; i++) {
+		if (kp->mmus[i].used)
+			n += tdp_tables_live(kp->mmus[i].t);
+	}
+	return n;
 }
 
 /* ---- guest MMUs ---- */
@@ -201,9 +206,7 @@ uint64_t kpop_root_eptp(const struct kpop *kp, uint64_t handle)
 
 	if (!m)
 		return 0;
-	if (kp->cfg.kind != KPOP_EPT)
-		return m->root;
-	return m->root | (uint64_t)MT_WB | ((uint64_t)(kp->cfg.levels - 1) << 3) | (kp->cfg.ept_ad ? 1u << 6 : 0);
+	return kp->cfg.kind == KPOP_EPT ? tdp_root_eptp(m->t) : m->root;
 }
 
 bool kpop_hw_program(const struct kpop *kp, uint64_t handle, struct hw_config *cfg)
@@ -212,19 +215,7 @@ bool kpop_hw_program(const struct kpop *kp, uint64_t handle, struct hw_config *c
 
 	if (!m)
 		return false;
-	if (kp->cfg.kind == KPOP_EPT) {
-		cfg->nested = NESTED_EPT;
-		cfg->eptp = kpop_root_eptp(kp, handle);
-		if (kp->cfg.levels == 5)
-			cfg->ept_caps.walk5 = true;
-		if (kp->cfg.ept_ad)
-			cfg->ept_caps.ad = true;
-	} else {
-		cfg->nested = NESTED_NPT;
-		cfg->ncr3 = m->root;
-		cfg->ncr4 = CR4_PAE | (kp->cfg.levels == 5 ? CR4_LA57 : 0);
-		cfg->nefer = EFER_LME | EFER_LMA | EFER_NXE;
-	}
+	tdp_hw_program(m->t, cfg);
 	return true;
 }
 
@@ -242,7 +233,7 @@ bool kpop_flush_take(struct kpop *kp, uint64_t handle)
 
 	if (!m)
 		return false;
-	f = m->flush;
+	f = tdp_flush_take(m->t) || m->flush;
 	m->flush = false;
 	return f;
 }
@@ -251,7 +242,7 @@ bool kpop_flush_pending(const struct kpop *kp, uint64_t handle)
 {
 	struct kpop_mmu *m = kpop_mmu_get(kp, handle);
 
-	return m && m->flush;
+	return m && (m->flush || tdp_flush_pending(m->t));
 }
 
 static int64_t hc_load(struct kpop *kp, uint64_t holder, uint64_t as_id)
@@ -273,7 +264,7 @@ static int64_t hc_load(struct kpop *kp, uint64_t holder, uint64_t as_id)
 	if (i == kp->cfg.max_mmus)
 		return KPOP_ENOSPC;
 	m = &kp->mmus[i];
-	if (kpt_root_alloc(kp, &m->root) != MEM_OK)
+	if (kpt_create(kp, m) != MEM_OK)
 		return KPOP_ENOMEM;
 	/* a new generation: handles of the MMU that used this entry before stay invalid */
 	m->gen = m->gen >= KPOP_HANDLE_GEN_MAX ? 1 : m->gen + 1;
@@ -451,7 +442,7 @@ uint64_t kpop_unmap_all(struct kpop *kp, struct kpop_mmu *m)
 	while (u64map_iter(&m->rec, &pos, &key, &val))
 		rec_release(kp, (uint32_t)val);
 	u64map_fini(&m->rec);
-	kpt_free_tree(kp, m->root, false);
+	kpt_free(kp, m, false);
 	if (n)
 		kpop_request_flush(kp, m);
 	return n;

@@ -60,7 +60,9 @@
  *          -ENOSPC  the request would exceed max_pages mappings in all;
  *          -ENOMEM  L0 ran out of frames (L1 backing or table pages):
  *                   nothing mapped either (backing allocated for L1 and
- *                   empty tables may remain: neither is visible to L1).
+ *                   empty tables may remain: neither is visible to L1;
+ *                   leaves installed before the failure are removed again,
+ *                   leaves replaced are untouched: replacements come last).
  *        count == 0 returns 0.
  *        L0 grants: R always (required); W unless the L1 page is in a
  *        read-only slot, is write-tracked by L0 (kpop_track_write), or its
@@ -346,8 +348,7 @@ int kpop_fuzz_apply(struct kpop *kp, uint64_t scratch_gpa, unsigned scratch_page
 /* What the component did. */
 struct kpop_stats {
 	uint64_t hypercalls, hc_errors;
-	uint64_t leaves_set, leaves_zapped;
-	uint64_t tables_allocated, tables_freed;
+	/* entries and table pages: the counters (tdp_entries_*[CNT_L0], pt_*[CNT_PT_EPT02]) */
 	uint64_t flush_requests;
 	uint64_t faults[RET_PF_ERROR + 1];
 	uint64_t dirty_logged, tracker_calls;

@@ -168,14 +168,80 @@ static int64_t map_reserve(struct kpop *kp, uint64_t count, const struct mreq *q
 				return KPOP_ENOMEM;
 		}
 	}
-	/* the tables down to every leaf (left in place, empty, if a later one fails) */
+	return 0;
+}
+
+static uint64_t leaf_for(struct kpop *kp, uint64_t l1, unsigned perms)
+{
+	uint64_t hfn = 0;
+
+	(void)memslots_gfn_peek(kp->cfg.l1_slots, l1, &hfn, NULL); /* backed by map_reserve */
+	return kpt_leaf_make(kp, hfn, kpop_grant(kp, l1, perms));
+}
+
+/*
+ * Installs the leaves, then the records. First the L2 gfns without a leaf
+ * (they may need table pages: on failure those installed are removed again
+ * and the MMUs' flush flags restored - no translation ever reached a TLB),
+ * then the replacements (a 4 KiB leaf replaced in place allocates nothing).
+ */
+static int64_t map_apply(struct kpop *kp, uint64_t count, const struct mreq *q)
+{
+	uint64_t total = 0, k = 0;
+	uint8_t *fresh;
+	bool *flush;
+
+	for (uint64_t i = 0; i < count; i++)
+		total += q[i].n;
+	fresh = calloc((size_t)total, 1);
+	flush = calloc(kp->cfg.max_mmus, sizeof(*flush));
+	if (!fresh || !flush) {
+		free(fresh);
+		free(flush);
+		return KPOP_ENOMEM;
+	}
+	for (uint64_t i = 0; i < count; i++)
+		flush[kpop_mmu_index(kp, q[i].m)] = kpop_flush_pending(kp, kpop_mmu_handle(kp, q[i].m));
 	for (uint64_t i = 0; i < count; i++) {
-		for (uint64_t p = 0; p < q[i].n; p++) {
-			if ((p == 0 || ((q[i].l2 + p) & 511) == 0) && kpt_populate(kp, q[i].m, q[i].l2 + p) != MEM_OK)
-				return KPOP_ENOMEM;
+		for (uint64_t p = 0; p < q[i].n; p++, k++) {
+			if (kpt_get(kp, q[i].m, q[i].l2 + p))
+				continue;
+			if (kpt_set(kp, q[i].m, q[i].l2 + p, leaf_for(kp, q[i].l1 + p, q[i].perms)) != MEM_OK)
+				goto undo;
+			fresh[k] = 1;
 		}
 	}
+	k = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		for (uint64_t p = 0; p < q[i].n; p++, k++) {
+			uint32_t idx = kpop_rec_find(kp, q[i].m, q[i].l2 + p);
+
+			if (!fresh[k])
+				(void)kpt_set(kp, q[i].m, q[i].l2 + p, leaf_for(kp, q[i].l1 + p, q[i].perms));
+			if (idx)
+				kpop_rec_update(kp, idx, q[i].l1 + p, q[i].perms);
+			else
+				(void)kpop_rec_add(kp, q[i].m, q[i].l2 + p, q[i].l1 + p, q[i].perms);
+		}
+	}
+	free(fresh);
+	free(flush);
 	return 0;
+undo:
+	k = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		for (uint64_t p = 0; p < q[i].n; p++, k++) {
+			if (fresh[k])
+				(void)kpt_set(kp, q[i].m, q[i].l2 + p, 0);
+		}
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		if (!flush[kpop_mmu_index(kp, q[i].m)])
+			(void)kpop_flush_take(kp, kpop_mmu_handle(kp, q[i].m));
+	}
+	free(fresh);
+	free(flush);
+	return KPOP_ENOMEM;
 }
 
 int64_t kpop_hc_map(struct kpop *kp, uint64_t gpa, uint64_t count)
@@ -197,20 +263,10 @@ int64_t kpop_hc_map(struct kpop *kp, uint64_t gpa, uint64_t count)
 	r = map_validate(kp, w, count, q);
 	if (!r)
 		r = map_reserve(kp, count, q);
-	for (uint64_t i = 0; !r && i < count; i++) {
-		for (uint64_t p = 0; p < q[i].n; p++) {
-			uint64_t l2 = q[i].l2 + p, l1 = q[i].l1 + p, hfn = 0;
-			uint32_t idx = kpop_rec_find(kp, q[i].m, l2);
-
-			(void)memslots_gfn_peek(kp->cfg.l1_slots, l1, &hfn, NULL); /* backed above */
-			(void)kpt_set(kp, q[i].m, l2, kpt_leaf_make(kp, hfn, kpop_grant(kp, l1, q[i].perms)));
-			if (idx)
-				kpop_rec_update(kp, idx, l1, q[i].perms);
-			else
-				(void)kpop_rec_add(kp, q[i].m, l2, l1, q[i].perms);
-			mapped++;
-		}
-	}
+	if (!r)
+		r = map_apply(kp, count, q);
+	for (uint64_t i = 0; !r && i < count; i++)
+		mapped += q[i].n;
 	free(q);
 	free(w);
 	return r ? r : (int64_t)mapped;

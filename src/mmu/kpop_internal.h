@@ -4,7 +4,8 @@
  *                 map, hypercall dispatch, load / unload
  *   kpop_hc.c     MAP / UNMAP / ZAP_RANGE / ZAP_ALL: reading, validating,
  *                 applying
- *   kpop_pt.c     the EPT02/NPT02 tables (4 KiB leaves only)
+ *   kpop_pt.c     the EPT02/NPT02 tables: one directed-only TDP MMU
+ *                 (tdp_map/tdp_unmap/tdp_lookup) per guest MMU, 4 KiB leaves
  *   kpop_ops.c    faults, gpa2 -> gpa1, aging, page tracking, dirty logging,
  *                 the memslot notifier
  *   kpop_check.c  the isolation checker
@@ -20,6 +21,7 @@
 #include "arch/pt_format.h"
 #include "mem/u64map.h"
 #include "mmu/kpop.h"
+#include "mmu/tdp.h"
 
 #define KPOP_PORT_RETRIES 64
 #define KPOP_HANDLE_IDX_BITS 12
@@ -48,6 +50,7 @@ struct kpop_mmu {
 	uint32_t as_id;
 	uint32_t refs;
 	struct u64map rec;    /* l2 gfn -> record index */
+	struct tdp_mmu *t;    /* its EPT02/NPT02: a directed-only TDP MMU */
 	uint64_t root;        /* root table (port address) */
 	bool flush;           /* TLB flush pending */
 };
@@ -70,7 +73,6 @@ struct kpop {
 	uint32_t rec_cap, rec_free;
 	uint64_t rec_live;
 	struct u64map rmap;     /* l1 gfn -> first record index */
-	struct u64map tables;   /* table page (pa >> 12) -> present entries | level << 16 */
 	struct u64map tracked;  /* l1 gfn -> tracking references */
 	struct kpop_tracker trackers[KPOP_TRACK_MAX_USERS];
 	struct kpop_stats stats;
@@ -117,20 +119,22 @@ uint64_t kpt_leaf_hfn(const struct kpop *kp, uint64_t leaf);
 uint64_t kpt_a_bit(const struct kpop *kp);
 uint64_t kpt_w_bit(const struct kpop *kp);
 bool kpt_has_ad(const struct kpop *kp);
-/* Root table of a new MMU; MEM_OK with *root. */
-enum mem_status kpt_root_alloc(struct kpop *kp, uint64_t *root);
-/* Frees the tree under the root; the root too if `root_too`. */
-void kpt_free_tree(struct kpop *kp, uint64_t root, bool root_too);
-/* Makes sure the level-1 table of l2 gfn exists (allocating tables). */
-enum mem_status kpt_populate(struct kpop *kp, struct kpop_mmu *m, uint64_t l2_gfn);
+/* The table of a new MMU (m->t, m->root). MEM_OK, or MEM_NOMEM. */
+enum mem_status kpt_create(struct kpop *kp, struct kpop_mmu *m);
+/* Frees the MMU's table (all of it), or only empties it (the root stays). */
+void kpt_free(struct kpop *kp, struct kpop_mmu *m, bool all);
 /* The leaf of l2 gfn (0: none). */
 uint64_t kpt_get(struct kpop *kp, struct kpop_mmu *m, uint64_t l2_gfn);
 /*
- * Writes the leaf of l2 gfn (populated first) to `leaf` (0: removes it,
- * freeing tables left empty). Keeps counts and raises the flush flag when
- * a right or the frame is lost. MEM_OK, or the populate failure.
+ * Writes the leaf of l2 gfn: `leaf` made by kpt_leaf_make (0: removes it,
+ * freeing tables left empty). A/D are kept when the frame stays. The TDP
+ * MMU keeps the counts and raises its flush flag when a right or the
+ * frame is lost. MEM_OK, or MEM_NOMEM (no table page; nothing mapped).
  */
 enum mem_status kpt_set(struct kpop *kp, struct kpop_mmu *m, uint64_t l2_gfn, uint64_t leaf);
+/* Aging of one leaf (tdp_test_age / tdp_age rules). */
+bool kpt_test_age(struct kpop *kp, struct kpop_mmu *m, uint64_t l2_gfn);
+bool kpt_age(struct kpop *kp, struct kpop_mmu *m, uint64_t l2_gfn);
 
 /* ---- kpop_ops.c ---- */
 

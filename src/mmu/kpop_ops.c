@@ -252,29 +252,14 @@ struct age_ctx {
 static bool age_one(struct kpop *kp, uint32_t idx, void *ctx)
 {
 	struct age_ctx *c = ctx;
-	bool clear = c->clear;
 	struct kpop_rec *r = &kp->recs[idx];
 	struct kpop_mmu *m = &kp->mmus[r->mmu];
-	uint64_t leaf = kpt_get(kp, m, r->l2_gfn);
-	bool young;
 
-	if (!leaf)
-		return false;
-	young = kpt_has_ad(kp) ? (leaf & kpt_a_bit(kp)) != 0 : true;
-	if (!young)
-		return false;
-	if (!clear)
-		return true; /* test: one is enough */
-	if (kpt_has_ad(kp)) {
-		uint64_t a = kpt_a_bit(kp);
-		bool had = m->flush;
-
-		(void)kpt_set(kp, m, r->l2_gfn, leaf & ~a);
-		m->flush = had; /* clearing A never asks for a flush (as KVM's clear_young) */
-	} else {
-		(void)kpt_set(kp, m, r->l2_gfn, 0); /* the record stays: the next access refaults */
-	}
-	c->young = true;
+	if (!c->clear)
+		return kpt_test_age(kp, m, r->l2_gfn); /* one is enough */
+	/* clearing A asks for no flush; without A/D the leaf goes (flush pending, record kept) */
+	if (kpt_age(kp, m, r->l2_gfn))
+		c->young = true;
 	return false;
 }
 
