@@ -35,12 +35,25 @@
  * the processor would; a shadow leaf is writable only once the guest leaf
  * has D set, so the first write to a clean page faults and sets it.
  *
- * After any call, the hardware's translations of the shadow tables (its
- * TLB) may be stale where the shadow MMU removed or reduced rights, or
- * switched to a root of another role (the TLB is tagged by VPID/PCID, not
- * by root): shadow_tlb_flush_pending() says when to flush them (KVM's
- * remote flush). Shadow entries have A (and, if writable, D) preset, so the
- * hardware never writes them (nor, at L1, makes L0 trap for that).
+ * Several vCPUs (SMP, cfg.nvcpus): shadow pages - the (gfn, role) hash,
+ * reverse maps, unsync pages, the cap and its LRU - belong to the VM and
+ * are shared by all its vCPUs; each vCPU has its own current root, root
+ * cache, PAE PDPTE registers and pending TLB flush (as KVM keeps
+ * kvm_mmu_page per VM and roots per vCPU). shadow_select_vcpu() names the
+ * vCPU on whose behalf the following calls act; the simulator is
+ * single-threaded and the hypervisor selects the vCPU at the top of every
+ * entry preparation and exit handling. Two vCPUs with the same guest CR3
+ * and role share the shadow pages of their roots.
+ *
+ * After any call, a vCPU's hardware translations of the shadow tables (its
+ * TLB) may be stale where the shadow MMU removed or reduced rights - that
+ * concerns every vCPU, since the pages are shared: the flush is requested
+ * on all of them (KVM's kvm_flush_remote_tlbs) - or where the selected
+ * vCPU switched to a root of another role (the TLB is tagged by VPID/PCID,
+ * not by root: only that vCPU). shadow_tlb_flush_pending() tells the
+ * selected vCPU when to flush. Shadow entries have A (and, if writable, D)
+ * preset, so the hardware never writes them (nor, at L1, makes L0 trap for
+ * that).
  */
 #ifndef NESTMMU_MMU_SHADOW_H
 #define NESTMMU_MMU_SHADOW_H
@@ -63,6 +76,8 @@ struct shadow_mmu;
 #define SHADOW_FLOOD_DEFAULT 3
 /* Smallest accepted cap on shadow pages (a root path and some room). */
 #define SHADOW_MIN_PAGES 16
+/* Most vCPUs one shadow MMU serves. */
+#define SHADOW_MAX_VCPUS 64
 
 struct shadow_config {
 	struct mem_port *port;   /* where shadow tables and guest frames live */
@@ -77,6 +92,7 @@ struct shadow_config {
 	bool unsync;             /* leaf tables may go unsync instead of trapping writes */
 	unsigned root_cache;     /* previous roots kept (0..SHADOW_ROOT_CACHE_MAX) */
 	unsigned flood_threshold;/* 0: SHADOW_FLOOD_DEFAULT */
+	unsigned nvcpus;         /* vCPUs of the VM, 0 means 1, at most SHADOW_MAX_VCPUS */
 	/*
 	 * Optional: called for every emulated write to a frame tracked with
 	 * shadow_track_write (after guest memory is updated).
@@ -85,10 +101,27 @@ struct shadow_config {
 	void *track_ctx;
 };
 
-/* NULL if the configuration is invalid or the host is out of memory. */
+/*
+ * NULL if the configuration is invalid (e.g. nvcpus > SHADOW_MAX_VCPUS) or
+ * the host is out of memory. vCPU 0 is selected.
+ */
 struct shadow_mmu *shadow_create(const struct shadow_config *cfg);
-/* Zaps everything and returns every table page to the port. */
+/* Zaps everything (every vCPU's roots) and returns every table page to the port. */
 void shadow_destroy(struct shadow_mmu *s);
+
+/*
+ * The vCPU (0 .. nvcpus-1) on whose behalf the following calls act: whose
+ * roots and root cache shadow_hw_regs, shadow_page_fault, shadow_new_cr3,
+ * shadow_ctl_changed and shadow_invlpg use, whose PAE PDPTE registers a
+ * guest walk reads, whose pending flush shadow_tlb_flush_pending reports.
+ * The selection stays until the next call. An index out of range is
+ * ignored: the selection stays as it was and shadow_error() says so (no
+ * assertion: a caller's bug must not take the simulator down). Every other
+ * call acts on the shared shadow pages and is the same whichever vCPU is
+ * selected, except where it says so. Single-vCPU users never call it.
+ */
+void shadow_select_vcpu(struct shadow_mmu *s, unsigned vcpu);
+unsigned shadow_selected_vcpu(const struct shadow_mmu *s);
 
 /*
  * The registers the hardware runs the guest with (see the table above).
@@ -140,8 +173,15 @@ int shadow_untrack_write(struct shadow_mmu *s, uint64_t gfn);
 bool shadow_write_tracked(const struct shadow_mmu *s, uint64_t gfn);
 
 /*
- * INVLPG gva: syncs an unsync page holding the guest entry for gva and
- * drops the shadow leaf for gva, in the current root and every cached one.
+ * INVLPG gva on the selected vCPU: syncs an unsync page holding the guest
+ * entry for gva and drops the shadow leaf for gva, in that vCPU's current
+ * root and every cached one. The pages are shared: a leaf dropped there is
+ * gone for every vCPU whose roots reach the page (so is a synced page
+ * brought up to date for all), and the dropped leaf requests a TLB flush
+ * on every vCPU. What is exact: after it, the selected vCPU's roots map
+ * gva as its guest tables do. Other vCPUs' roots reaching other shadow
+ * pages for gva (another role, another CR3) are not touched: their
+ * invalidation is the guest's own (its shootdown makes INVLPG on them).
  */
 void shadow_invlpg(struct shadow_mmu *s, const struct cpu *guest, uint64_t gva);
 
@@ -168,10 +208,14 @@ int shadow_ctl_changed(struct shadow_mmu *s, const struct cpu *guest, const stru
 
 /* Syncs every unsync page (INVPCID all-context, a CR4.PGE toggle). */
 void shadow_sync_all(struct shadow_mmu *s, const struct cpu *guest);
-/* Zaps every shadow page (roots are remade at the next entry). */
+/* Zaps every shadow page (every vCPU's roots are remade at its next entry). */
 void shadow_zap_all(struct shadow_mmu *s);
 
-/* True if shadow entries lost rights (or the root's role changed) since the last call with clear = true. */
+/*
+ * For the selected vCPU: true if, since its last call with clear = true,
+ * shadow entries lost rights (on any vCPU's behalf: the pages are shared),
+ * its root was taken away, or it switched to a root of another role.
+ */
 bool shadow_tlb_flush_pending(struct shadow_mmu *s, bool clear);
 
 /* Why the last call failed (NULL if it did not). */
@@ -184,7 +228,10 @@ struct shadow_stats {
 	uint64_t unsync_pages;     /* live pages marked unsync */
 	uint64_t cap_zaps;         /* pages zapped to stay under the cap */
 	uint64_t flood_zaps;       /* pages zapped by write flooding */
-	uint64_t roots;            /* roots held (current + cached) */
+	uint64_t roots;            /* roots held (current + cached), all vCPUs */
+	uint64_t remote_flushes;   /* flush requests raised on another vCPU than the selected one whose
+	                              flag was clear (the IPIs a hypervisor sends for them) */
+	uint64_t roots_taken;      /* current roots of other vCPUs given up for the cap */
 	uint64_t rmap_entries;     /* leaf entries recorded in reverse maps */
 	uint64_t tracked_gfns;     /* guest frames write-protected now */
 	uint64_t host_bytes;       /* simulator memory of the bookkeeping */
@@ -194,7 +241,8 @@ void shadow_get_stats(const struct shadow_mmu *s, struct shadow_stats *st);
 /*
  * Checking build support: verifies the bookkeeping against the shadow
  * tables (every leaf in its reverse map, no writable leaf to a
- * write-protected frame, parent links, page count). Returns NULL if
+ * write-protected frame, parent links, page count, root references of
+ * every vCPU). Returns NULL if
  * consistent, else a description of the first problem found.
  */
 const char *shadow_check(struct shadow_mmu *s);

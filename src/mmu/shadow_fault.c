@@ -192,7 +192,7 @@ static enum ret_pf guest_walk(struct shadow_mmu *s, const struct guest_ctx *g, s
 	struct walk_req req = {
 		.fmt = &g->fmt,
 		.root = regs->cr3 & g->fmt.root_mask,
-		.pdpte_regs = s->gpdpte,
+		.pdpte_regs = s->cur->gpdpte,
 		.addr = f->gva,
 		.mem = guestmem_pmem(&s->gm),
 	};
@@ -274,7 +274,7 @@ static enum ret_pf do_fault(struct shadow_mmu *s, const struct cpu *guest, struc
 	s->epoch++;
 	if (!root_ensure(s, &g))
 		return fail(s, f, "no shadow root");
-	root = &s->roots[0];
+	root = &s->cur->roots[0];
 	sp = root->pae ? root->sp[(gva >> 30) & 3] : root->sp[0];
 	if (!sp)
 		return fail(s, f, "internal: the shadow root has no page for an address the guest maps");

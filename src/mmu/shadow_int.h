@@ -123,19 +123,14 @@ struct guest_ctx {
 	struct pt_format hw_fmt;
 };
 
-struct shadow_mmu {
-	struct shadow_config cfg;
-	struct guestmem gm;
-	int notifier;                  /* memslot notifier handle, -1 if none */
-	struct u64map by_gfn;          /* gfn -> first page of the chain */
-	struct u64map by_pa;           /* pa >> 12 -> page */
-	struct u64map rmap;            /* gfn -> struct rmap_head * */
-	struct u64map ext_track;       /* gfn -> count of shadow_track_write */
-	struct shadow_page lru;        /* sentinel: lru.lru_next is the most recent */
-	struct shadow_page unsync_list;/* sentinel */
-	uint64_t npages, peak, nunsync, rmap_entries;
-	uint64_t cap_zaps, flood_zaps;
-	uint64_t epoch;                /* faults handled: pages of the current one are not zapped for room */
+/*
+ * What each vCPU has of its own (KVM: the roots of struct kvm_mmu and the
+ * request bits are per vCPU, kvm_mmu_page per VM): its current root and
+ * root cache, its PAE PDPTE registers, its pending TLB flush. Everything
+ * else - shadow pages, hash, reverse maps, unsync list, cap and LRU - is
+ * shared by the VM's vCPUs.
+ */
+struct shadow_vcpu {
 	struct shadow_root roots[1 + SHADOW_ROOT_CACHE_MAX]; /* [0] current, then MRU order */
 	/*
 	 * The guest's PAE PDPTE registers (SDM 4.4.1): loaded from guest
@@ -146,6 +141,25 @@ struct shadow_mmu {
 	uint64_t gpdpte[4];
 	bool gpdpte_loaded;
 	uint64_t gpdpte_cr3, gpdpte_cr4;
+	bool flush_pending;            /* its TLB must be flushed before it re-enters */
+};
+
+struct shadow_mmu {
+	struct shadow_config cfg;      /* cfg.nvcpus >= 1 */
+	struct guestmem gm;
+	int notifier;                  /* memslot notifier handle, -1 if none */
+	struct u64map by_gfn;          /* gfn -> first page of the chain */
+	struct u64map by_pa;           /* pa >> 12 -> page */
+	struct u64map rmap;            /* gfn -> struct rmap_head * */
+	struct u64map ext_track;       /* gfn -> count of shadow_track_write */
+	struct shadow_page lru;        /* sentinel: lru.lru_next is the most recent */
+	struct shadow_page unsync_list;/* sentinel */
+	uint64_t npages, peak, nunsync, rmap_entries;
+	uint64_t cap_zaps, flood_zaps, remote_flushes, roots_taken;
+	uint64_t epoch;                /* faults handled: pages of the current one are not zapped for room */
+	struct shadow_vcpu *vcpus;     /* cfg.nvcpus of them */
+	struct shadow_vcpu *cur;       /* the selected one (shadow_select_vcpu) */
+	unsigned cur_idx;
 	/* The formats of the last guest state seen (pt_format_x86 is not free). */
 	struct {
 		bool valid;
@@ -155,10 +169,15 @@ struct shadow_mmu {
 		uint64_t cr0, cr4, efer;
 		struct pt_format fmt, hw_fmt;
 	} fmt_cache;
-	bool flush_pending;
 	bool port_failed;
 	const char *error;
 };
+
+/*
+ * Shadow entries lost rights (or were dropped, or pages zapped): every
+ * vCPU's TLB may hold what they granted (KVM's kvm_flush_remote_tlbs).
+ */
+void shadow_flush_remote(struct shadow_mmu *s);
 
 /* ---- counters ---- */
 #define SPT_COUNT(s, field, n) \
@@ -248,7 +267,13 @@ void sp_sync_gfn(struct shadow_mmu *s, const struct cpu *guest, uint64_t gfn);
 
 /* ---- shadow_root.c ---- */
 void root_release(struct shadow_mmu *s, struct shadow_root *r);
-/* Makes roots[0] the root for the guest state (from the cache, or new). */
+/*
+ * For the cap: gives up one root not needed by the fault in progress - a
+ * cached root of any vCPU (deepest cache slot first), else the current
+ * root of another vCPU (remade at its next entry). False if none is left.
+ */
+bool root_give_up(struct shadow_mmu *s);
+/* Makes the selected vCPU's roots[0] the root for the guest state (from its cache, or new). */
 bool root_ensure(struct shadow_mmu *s, const struct guest_ctx *g);
 /* Loads the guest's PDPTE registers if the state asks for it (PAE guests). */
 void guest_pdptes_update(struct shadow_mmu *s, const struct guest_ctx *g);

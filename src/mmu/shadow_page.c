@@ -437,13 +437,19 @@ static void rmap_del(struct shadow_mmu *s, uint64_t gfn, const struct shadow_pag
 }
 
 /* Does replacing `old` by `new` take away anything the hardware may have cached? */
+/*
+ * Does the hardware allow less with `new` than with `old` for some access?
+ * U/S counts both ways: clearing it refuses user accesses, setting it
+ * refuses supervisor data accesses under SMAP and supervisor fetches under
+ * SMEP (SDM 4.6.1), and the hardware runs with the guest's SMEP/SMAP.
+ */
 static bool loses_rights(uint64_t old, uint64_t new)
 {
 	if (!(old & PTE_P))
 		return false;
 	if ((old & SPTE_ADDR_MASK) != (new & SPTE_ADDR_MASK) || !(new & PTE_P))
 		return true;
-	if ((old & ~new) & (PTE_RW | PTE_US))
+	if (((old & ~new) & PTE_RW) || ((old ^ new) & PTE_US))
 		return true;
 	if ((new & ~old) & PTE_XD)
 		return true;
@@ -473,7 +479,7 @@ bool sp_set_leaf(struct shadow_mmu *s, struct shadow_page *sp, unsigned idx, uin
 		return false;
 	}
 	if (loses_rights(old, spte))
-		s->flush_pending = true;
+		shadow_flush_remote(s);
 	sp->leaf_gfn[idx] = gfn;
 	set_present(sp, idx, true);
 	SPT_COUNT(s, spt_entries_set, 1);
@@ -498,7 +504,7 @@ bool sp_drop_entry(struct shadow_mmu *s, struct shadow_page *sp, unsigned idx)
 		ok = false;
 	}
 	set_present(sp, idx, false);
-	s->flush_pending = true;
+	shadow_flush_remote(s);
 	SPT_COUNT(s, spt_entries_zapped, 1);
 	return spte_write(s, sp, idx, 0) && ok;
 }
@@ -529,7 +535,7 @@ void sp_zap(struct shadow_mmu *s, struct shadow_page *sp)
 		s->nunsync--;
 	}
 	SPT_COUNT(s, spt_zaps, 1);
-	s->flush_pending = true;
+	shadow_flush_remote(s);
 	if (sp->root_count)
 		sp->invalid = true;
 	else
@@ -560,16 +566,14 @@ bool sp_make_room(struct shadow_mmu *s, unsigned need)
 			s->cap_zaps++;
 			continue;
 		}
-		/* Every page is held by a root: give up the least recent cached root. */
-		unsigned last = 0;
-		for (unsigned i = 1; i <= s->cfg.root_cache; i++)
-			if (s->roots[i].used)
-				last = i;
-		if (!last) {
+		/*
+		 * Every page is held by a root: give up a cached root (any
+		 * vCPU's), else another vCPU's current root.
+		 */
+		if (!root_give_up(s)) {
 			shadow_set_error(s, "shadow page cap reached and every page is held by the current root or fault");
 			return false;
 		}
-		root_release(s, &s->roots[last]);
 	}
 	return true;
 }

@@ -12,13 +12,16 @@
  * 32-bit guest, the PDs named by a PAE guest's PDPTEs, or direct pages
  * for 1 GiB of guest-physical memory each when paging is off.
  *
- * roots[0] is the current root, roots[1..root_cache] previous ones, most
- * recent first (KVM's prev_roots). A root holds a reference on its pages
- * (root_count), so the cap never zaps them; a root page zapped for
- * another reason (write flooding, zap all) is marked invalid, and a root
- * with an invalid page is remade at the next entry. Making a root syncs
- * every unsync page (its pages may be reused from an earlier root that
- * INVLPG could not reach while it was not held).
+ * Each vCPU has its roots: roots[0] is the current root,
+ * roots[1..root_cache] previous ones, most recent first (KVM's
+ * prev_roots). A root holds a reference on its pages (root_count: the sum
+ * over every vCPU's roots), so the cap never zaps them; a root page zapped
+ * for another reason (write flooding, zap all, on behalf of any vCPU) is
+ * marked invalid, and a root with an invalid page is remade at its vCPU's
+ * next entry. For room under the cap, cached roots of any vCPU are given
+ * up, then the current roots of the vCPUs other than the selected one.
+ * Making a root syncs every unsync page (its pages may be reused from an
+ * earlier root that INVLPG could not reach while it was not held).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +39,21 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 
 	if (!cfg || !cfg->port || !cfg->slots || cfg->hw_maxphyaddr < 32 || cfg->hw_maxphyaddr > 52 ||
 	    cfg->root_cache > SHADOW_ROOT_CACHE_MAX || (unsigned)cfg->level >= CNT_LEVELS ||
-	    (unsigned)cfg->pt_kind >= CNT_PTS || (cfg->max_pages && cfg->max_pages < SHADOW_MIN_PAGES))
+	    (unsigned)cfg->pt_kind >= CNT_PTS || (cfg->max_pages && cfg->max_pages < SHADOW_MIN_PAGES) ||
+	    cfg->nvcpus > SHADOW_MAX_VCPUS)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->cfg = *cfg;
+	if (!s->cfg.nvcpus)
+		s->cfg.nvcpus = 1;
+	s->vcpus = calloc(s->cfg.nvcpus, sizeof(*s->vcpus));
+	if (!s->vcpus) {
+		free(s);
+		return NULL;
+	}
+	s->cur = &s->vcpus[0];
 	if (!s->cfg.flood_threshold)
 		s->cfg.flood_threshold = SHADOW_FLOOD_DEFAULT;
 	s->gm = (struct guestmem){ .slots = cfg->slots, .port = cfg->port };
@@ -53,6 +65,7 @@ struct shadow_mmu *shadow_create(const struct shadow_config *cfg)
 	s->unsync_list.unsync_next = s->unsync_list.unsync_prev = &s->unsync_list;
 	s->notifier = memslots_notifier_add(cfg->slots, shadow_slots_event, s);
 	if (s->notifier < 0) {
+		free(s->vcpus);
 		free(s);
 		return NULL;
 	}
@@ -74,6 +87,7 @@ void shadow_destroy(struct shadow_mmu *s)
 	u64map_fini(&s->by_pa);
 	u64map_fini(&s->rmap);
 	u64map_fini(&s->ext_track);
+	free(s->vcpus);
 	free(s);
 }
 
@@ -82,13 +96,38 @@ const char *shadow_error(const struct shadow_mmu *s)
 	return s->error;
 }
 
+void shadow_select_vcpu(struct shadow_mmu *s, unsigned vcpu)
+{
+	if (vcpu >= s->cfg.nvcpus) {
+		s->error = "shadow_select_vcpu: no such vCPU (the selection is unchanged)";
+		return;
+	}
+	s->error = NULL;
+	s->cur_idx = vcpu;
+	s->cur = &s->vcpus[vcpu];
+}
+
+unsigned shadow_selected_vcpu(const struct shadow_mmu *s)
+{
+	return s->cur_idx;
+}
+
 bool shadow_tlb_flush_pending(struct shadow_mmu *s, bool clear)
 {
-	bool p = s->flush_pending;
+	bool p = s->cur->flush_pending;
 
 	if (clear)
-		s->flush_pending = false;
+		s->cur->flush_pending = false;
 	return p;
+}
+
+void shadow_flush_remote(struct shadow_mmu *s)
+{
+	for (unsigned v = 0; v < s->cfg.nvcpus; v++) {
+		if (!s->vcpus[v].flush_pending && v != s->cur_idx)
+			s->remote_flushes++;
+		s->vcpus[v].flush_pending = true;
+	}
 }
 
 /* ---- roots ---- */
@@ -140,19 +179,21 @@ void guest_pdptes_update(struct shadow_mmu *s, const struct guest_ctx *g)
 	const struct cpu_regs *r = &g->cpu->regs;
 	uint64_t root;
 
+	struct shadow_vcpu *v = s->cur;
+
 	if (g->mode != PAGING_PAE) {
-		s->gpdpte_loaded = false;
+		v->gpdpte_loaded = false;
 		return;
 	}
 	root = r->cr3 & g->fmt.root_mask;
-	if (s->gpdpte_loaded && s->gpdpte_cr3 == root && s->gpdpte_cr4 == (r->cr4 & PDPTE_RELOAD_CR4))
+	if (v->gpdpte_loaded && v->gpdpte_cr3 == root && v->gpdpte_cr4 == (r->cr4 & PDPTE_RELOAD_CR4))
 		return;
 	for (unsigned i = 0; i < 4; i++)
-		if (gm_read(s, root + 8 * i, 8, &s->gpdpte[i]) != MEM_OK)
-			s->gpdpte[i] = 0;
-	s->gpdpte_loaded = true;
-	s->gpdpte_cr3 = root;
-	s->gpdpte_cr4 = r->cr4 & PDPTE_RELOAD_CR4;
+		if (gm_read(s, root + 8 * i, 8, &v->gpdpte[i]) != MEM_OK)
+			v->gpdpte[i] = 0;
+	v->gpdpte_loaded = true;
+	v->gpdpte_cr3 = root;
+	v->gpdpte_cr4 = r->cr4 & PDPTE_RELOAD_CR4;
 }
 
 static void root_key_of(struct shadow_mmu *s, const struct guest_ctx *g, struct root_key *k)
@@ -170,7 +211,7 @@ static void root_key_of(struct shadow_mmu *s, const struct guest_ctx *g, struct 
 	case PAGING_PAE:
 		k->guest_root = r->cr3 & g->fmt.root_mask;
 		guest_pdptes_update(s, g);
-		memcpy(k->pdpte, s->gpdpte, sizeof(k->pdpte));
+		memcpy(k->pdpte, s->cur->gpdpte, sizeof(k->pdpte));
 		break;
 	case PAGING_4LEVEL:
 	case PAGING_5LEVEL:
@@ -279,14 +320,15 @@ static bool root_switch(struct shadow_mmu *s, const struct guest_ctx *g, bool *h
 {
 	struct root_key k;
 	struct shadow_root found;
+	struct shadow_root *roots = s->cur->roots;
 	unsigned n = s->cfg.root_cache + 1, i;
 
 	root_key_of(s, g, &k);
 	*hit = false;
 	for (i = 0; i < n; i++) {
-		if (s->roots[i].used && !root_valid(&s->roots[i]))
-			root_release(s, &s->roots[i]);
-		if (root_matches(&s->roots[i], &k))
+		if (roots[i].used && !root_valid(&roots[i]))
+			root_release(s, &roots[i]);
+		if (root_matches(&roots[i], &k))
 			break;
 	}
 	if (i == 0) {
@@ -295,11 +337,11 @@ static bool root_switch(struct shadow_mmu *s, const struct guest_ctx *g, bool *h
 	}
 	if (i < n) {
 		*hit = true;
-		found = s->roots[i];
+		found = roots[i];
 	} else {
 		/* A miss: the least recent cached root makes way. */
 		i = n - 1;
-		root_release(s, &s->roots[i]);
+		root_release(s, &roots[i]);
 		if (!root_make(s, g, &k, &found))
 			return false;
 	}
@@ -307,11 +349,12 @@ static bool root_switch(struct shadow_mmu *s, const struct guest_ctx *g, bool *h
 	 * The hardware's TLB tags translations by VPID/PCID, not by root:
 	 * entries cached under a root of another role (e.g. supervisor-
 	 * writable leaves made for CR0.WP = 0) must not survive the switch.
+	 * Only this vCPU switches: only its TLB is concerned.
 	 */
-	if (s->roots[0].used && s->roots[0].role_word != found.role_word)
-		s->flush_pending = true;
-	memmove(&s->roots[1], &s->roots[0], i * sizeof(s->roots[0]));
-	s->roots[0] = found;
+	if (roots[0].used && roots[0].role_word != found.role_word)
+		s->cur->flush_pending = true;
+	memmove(&roots[1], &roots[0], i * sizeof(roots[0]));
+	roots[0] = found;
 	return true;
 }
 
@@ -331,7 +374,7 @@ int shadow_new_cr3(struct shadow_mmu *s, const struct cpu *guest, bool flush)
 	if (flush)
 		shadow_sync_all(s, guest);
 	guest_ctx_init(s, guest, &g);
-	s->gpdpte_loaded = false; /* MOV CR3 loads the PDPTEs */
+	s->cur->gpdpte_loaded = false; /* MOV CR3 loads the PDPTEs */
 	if (!root_switch(s, &g, &hit))
 		return -1;
 	if (hit)
@@ -352,7 +395,7 @@ int shadow_ctl_changed(struct shadow_mmu *s, const struct cpu *guest, const stru
 	set_error_cleared(s);
 	if (invalidates) {
 		shadow_sync_all(s, guest);
-		s->flush_pending = true;
+		s->cur->flush_pending = true; /* this vCPU's own TLB (SDM 4.10.4.1) */
 	}
 	guest_ctx_init(s, guest, &g);
 	return root_ensure(s, &g) ? 0 : -1;
@@ -367,7 +410,7 @@ int shadow_hw_regs(struct shadow_mmu *s, const struct cpu *guest, struct cpu_reg
 	guest_ctx_init(s, guest, &g);
 	if (!root_ensure(s, &g))
 		return -1;
-	r = &s->roots[0];
+	r = &s->cur->roots[0];
 	*hw = g.hw;
 	if (r->pae) {
 		hw->cr3 = r->pdpt_pa;
@@ -387,12 +430,42 @@ int shadow_hw_cpu(struct shadow_mmu *s, const struct cpu *guest, struct cpu *hw)
 	return shadow_hw_regs(s, guest, &hw->regs);
 }
 
+bool root_give_up(struct shadow_mmu *s)
+{
+	for (unsigned i = s->cfg.root_cache; i >= 1; i--) {
+		for (unsigned v = 0; v < s->cfg.nvcpus; v++) {
+			if (s->vcpus[v].roots[i].used) {
+				root_release(s, &s->vcpus[v].roots[i]);
+				return true;
+			}
+		}
+	}
+	for (unsigned v = 0; v < s->cfg.nvcpus; v++) {
+		if (v != s->cur_idx && s->vcpus[v].roots[0].used) {
+			/*
+			 * The vCPU gets a root again at its next entry
+			 * (shadow_hw_regs). No flush for it here: giving up
+			 * a root removes no shadow entry (a PAE root's PDPT
+			 * page was read into the PDPTE registers at entry,
+			 * SDM 4.4.1, and is never walked), and its pages,
+			 * zapped later for room, request the flush then.
+			 */
+			root_release(s, &s->vcpus[v].roots[0]);
+			s->roots_taken++;
+			return true;
+		}
+	}
+	return false;
+}
+
 void shadow_zap_all(struct shadow_mmu *s)
 {
-	for (unsigned i = 0; i <= s->cfg.root_cache; i++)
-		root_release(s, &s->roots[i]);
+	for (unsigned v = 0; v < s->cfg.nvcpus; v++)
+		for (unsigned i = 0; i <= s->cfg.root_cache; i++)
+			root_release(s, &s->vcpus[v].roots[i]);
 	while (s->lru.lru_next != &s->lru)
 		sp_zap(s, s->lru.lru_next);
+	shadow_flush_remote(s);
 }
 
 /* ---- statistics and checking ---- */
@@ -408,15 +481,18 @@ void shadow_get_stats(const struct shadow_mmu *s, struct shadow_stats *st)
 	st->unsync_pages = s->nunsync;
 	st->cap_zaps = s->cap_zaps;
 	st->flood_zaps = s->flood_zaps;
-	for (unsigned i = 0; i <= s->cfg.root_cache; i++)
-		st->roots += s->roots[i].used;
+	for (unsigned c = 0; c < s->cfg.nvcpus; c++)
+		for (unsigned i = 0; i <= s->cfg.root_cache; i++)
+			st->roots += s->vcpus[c].roots[i].used;
+	st->remote_flushes = s->remote_flushes;
+	st->roots_taken = s->roots_taken;
 	st->rmap_entries = s->rmap_entries;
 	while (u64map_iter(&s->by_gfn, &pos, &key, &v))
 		st->tracked_gfns += gfn_write_protected(s, key);
 	pos = 0;
 	while (u64map_iter(&s->ext_track, &pos, &key, &v))
 		st->tracked_gfns += !sp_first_of_gfn(s, key);
-	st->host_bytes = sizeof(*s) + u64map_bytes(&s->by_gfn) + u64map_bytes(&s->by_pa) +
+	st->host_bytes = sizeof(*s) + s->cfg.nvcpus * sizeof(*s->vcpus) + u64map_bytes(&s->by_gfn) + u64map_bytes(&s->by_pa) +
 			 u64map_bytes(&s->rmap) + u64map_bytes(&s->ext_track) +
 			 s->npages * (sizeof(struct shadow_page)) + s->rmap_entries * sizeof(struct sp_ref);
 	for (const struct shadow_page *sp = s->lru.lru_next; sp != &s->lru; sp = sp->lru_next)
@@ -493,6 +569,50 @@ static const char *check_page(struct shadow_mmu *s, struct shadow_page *sp, uint
 	return NULL;
 }
 
+/*
+ * Every vCPU's roots: a page's root_count is the number of root slots (of
+ * all vCPUs) holding it; a held invalid page is off the list (counted).
+ */
+static const char *check_roots(struct shadow_mmu *s, uint64_t *n)
+{
+	struct u64map held;
+	size_t pos = 0;
+	uint64_t key, v;
+	const char *why = NULL;
+
+	u64map_init(&held);
+	for (unsigned c = 0; c < s->cfg.nvcpus; c++) {
+		for (unsigned i = 0; i <= s->cfg.root_cache; i++) {
+			const struct shadow_root *r = &s->vcpus[c].roots[i];
+
+			for (unsigned j = 0; r->used && j < 4; j++) {
+				uint64_t refs = 0;
+
+				if (!r->sp[j])
+					continue;
+				(void)u64map_get(&held, (uintptr_t)r->sp[j], &refs);
+				if (u64map_put(&held, (uintptr_t)r->sp[j], refs + 1)) {
+					why = "the simulator is out of memory (check)";
+					goto out;
+				}
+			}
+			if (!r->used && (r->pae || r->sp[0]))
+				why = "an unused root slot still holds pages";
+		}
+	}
+	while (!why && u64map_iter(&held, &pos, &key, &v)) {
+		const struct shadow_page *sp = (const struct shadow_page *)(uintptr_t)key;
+
+		if (sp->root_count != v)
+			why = "a root page's reference count differs from the roots holding it";
+		else if (sp->invalid)
+			(*n)++; /* held by a root, off the list */
+	}
+out:
+	u64map_fini(&held);
+	return why;
+}
+
 const char *shadow_check(struct shadow_mmu *s)
 {
 	uint64_t n = 0, links = 0, parents = 0, unsync = 0, rm = 0;
@@ -511,33 +631,8 @@ const char *shadow_check(struct shadow_mmu *s)
 			return "a page other than a guest leaf table is unsync";
 		n++;
 	}
-	const struct shadow_page *held[4 * (1 + SHADOW_ROOT_CACHE_MAX)];
-	unsigned nheld = 0;
-
-	for (unsigned i = 0; i <= s->cfg.root_cache; i++) {
-		const struct shadow_root *r = &s->roots[i];
-
-		for (unsigned j = 0; r->used && j < 4; j++) {
-			const struct shadow_page *sp = r->sp[j];
-			unsigned refs = 0;
-			bool seen = false;
-
-			if (!sp)
-				continue;
-			for (unsigned k = 0; k < nheld; k++)
-				seen |= held[k] == sp;
-			if (seen)
-				continue;
-			held[nheld++] = sp;
-			for (unsigned a = 0; a <= s->cfg.root_cache; a++)
-				for (unsigned b = 0; s->roots[a].used && b < 4; b++)
-					refs += s->roots[a].sp[b] == sp;
-			if (sp->root_count != refs)
-				return "a root page's reference count differs from the roots holding it";
-			if (sp->invalid)
-				n++; /* held by a root, off the list */
-		}
-	}
+	if ((why = check_roots(s, &n)))
+		return why;
 	if (links != parents)
 		return "parent links and non-leaf entries do not match";
 	if (unsync != s->nunsync)

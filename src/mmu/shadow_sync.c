@@ -115,7 +115,7 @@ void shadow_invlpg(struct shadow_mmu *s, const struct cpu *guest, uint64_t gva)
 	if (cpu_paging_mode(&guest->regs) != PAGING_4LEVEL && cpu_paging_mode(&guest->regs) != PAGING_5LEVEL)
 		gva &= UINT64_C(0xffffffff);
 	for (unsigned i = 0; i <= s->cfg.root_cache; i++) {
-		struct shadow_root *r = &s->roots[i];
+		struct shadow_root *r = &s->cur->roots[i];
 		struct shadow_page *sp;
 
 		if (!r->used || !root_valid(r) || !(sp = leaf_page(s, r, gva)))

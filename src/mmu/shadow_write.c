@@ -46,7 +46,7 @@ void gfn_write_protect(struct shadow_mmu *s, uint64_t gfn)
 			continue;
 		if (spte_write(s, r.sp, r.idx, e & ~(PTE_RW | PTE_D))) {
 			SPT_COUNT(s, spt_entries_set, 1);
-			s->flush_pending = true;
+			shadow_flush_remote(s);
 		}
 	}
 }

@@ -156,6 +156,36 @@ static const struct mem_port_ops rp_ops = {
 	.read = rp_read, .write = rp_write, .cmpxchg = rp_cmpxchg, .alloc_table = rp_alloc, .free_table = rp_free,
 };
 
+void env_select_vcpu(struct env *e, unsigned v)
+{
+	assert_true(v < e->nvcpus);
+	e->vc[e->vcpu].cpu = e->cpu;
+	e->vc[e->vcpu].fmt = e->fmt;
+	e->vc[e->vcpu].ref_mmu = e->ref_mmu;
+	e->cpu = e->vc[v].cpu;
+	e->fmt = e->vc[v].fmt;
+	e->ref_mmu = e->vc[v].ref_mmu;
+	e->vcpu = v;
+	shadow_select_vcpu(e->s, v);
+	assert_int_equal(shadow_selected_vcpu(e->s), v);
+}
+
+/* vCPUs 1.. start as vCPU 0 is (same registers), each loading cr3 itself. */
+static void env_start_vcpus(struct env *e, uint64_t cr3)
+{
+	for (unsigned v = 1; v < e->nvcpus; v++) {
+		e->vc[v].cpu = e->cpu;
+		e->vc[v].fmt = e->fmt;
+		e->vc[v].ref_mmu = e->ref_mmu;
+	}
+	for (unsigned v = 1; v < e->nvcpus; v++) {
+		env_select_vcpu(e, v);
+		env_load_cr3(e, cr3, true);
+	}
+	if (e->nvcpus > 1)
+		env_select_vcpu(e, 0);
+}
+
 void env_init(struct env *e, const struct env_opts *o)
 {
 	struct cpu_regs *r = &e->cpu.regs;
@@ -229,13 +259,17 @@ void env_init(struct env *e, const struct env_opts *o)
 		.max_pages = o->max_pages,
 		.unsync = o->unsync,
 		.root_cache = o->root_cache,
+		.nvcpus = o->nvcpus,
 	};
 	e->s = shadow_create(&cfg);
 	assert_non_null(e->s);
 	e->pt_next = PT_BASE;
+	e->nvcpus = o->nvcpus ? o->nvcpus : 1;
+	assert_true(e->nvcpus <= ENV_MAX_VCPUS);
 
 	if (o->mode == PAGING_NONE) {
 		env_load_cr3(e, 0, true);
+		env_start_vcpus(e, 0);
 		return;
 	}
 	e->kroot = g_new_root(e);
@@ -244,6 +278,7 @@ void env_init(struct env *e, const struct env_opts *o)
 	for (uint64_t gpa = 0; gpa < DM_SIZE; gpa += step)
 		g_map(e, e->kroot, e->dm_base + gpa, gpa, large ? 2 : 1, PTE_P | PTE_RW, PTE_P | PTE_RW, false);
 	env_load_cr3(e, e->kroot, true);
+	env_start_vcpus(e, e->kroot);
 }
 
 void env_fini(struct env *e)
@@ -454,7 +489,7 @@ static unsigned ref_path(struct env *e, uint64_t gva, uint64_t *words, struct wa
 	return n;
 }
 
-static void hw_context(struct env *e, struct hw_mmu *m)
+void env_hw_mmu(struct env *e, struct hw_mmu *m)
 {
 	struct hw_config cfg = { .nested = NESTED_NONE, .mem = mem_port_pmem(e->port) };
 	struct xlate_result fail;
@@ -483,7 +518,7 @@ static void dump_paths(struct env *e, uint64_t gva)
 	struct xlate_result r;
 
 	tr = (struct walk_trace){ .steps = steps, .cap = 16 };
-	hw_context(e, &m);
+	env_hw_mmu(e, &m);
 	hw_translate(&m, gva, ACCESS_READ, false, &r, &tr);
 	print_message("shadow walk of 0x%" PRIx64 " (hw cr3 0x%" PRIx64 "):\n", gva, m.cfg.cpu.regs.cr3);
 	for (unsigned i = 0; i < tr.n && i < 16; i++)
@@ -526,7 +561,7 @@ void env_access(struct env *e, uint64_t gva, enum access_type t, unsigned cpl, b
 
 		if (tries == 8)
 			fail_msg("gva 0x%" PRIx64 " %s: still faulting after 8 shadow faults", gva, acc_name(t));
-		hw_context(e, &m);
+		env_hw_mmu(e, &m);
 		hw_translate(&m, gva, t, implicit, &r, NULL);
 		if (r.outcome == XO_OK) {
 			assert_int_equal(r.ad_writes, 0);
@@ -614,7 +649,7 @@ void env_check_subset(struct env *e, const uint64_t *gvas, unsigned n)
 
 	if (why)
 		fail_msg("shadow_check: %s", why);
-	hw_context(e, &m);
+	env_hw_mmu(e, &m);
 	for (unsigned i = 0; i < n; i++) {
 		for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
 			for (unsigned k = 0; k < 3; k++) {

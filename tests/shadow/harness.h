@@ -22,6 +22,13 @@
  * Expected values come only from the hardware walker over the reference
  * tables: the shadow MMU's own state is never an expected value.
  *
+ * Several vCPUs (env_opts.nvcpus): the memories are shared; each vCPU has
+ * its own registers, its own reference context (PAE PDPTEs loaded at its
+ * own CR3 loads) and its own shadow roots. env_select_vcpu() makes a vCPU
+ * the one every other env_* call acts on (e->cpu, e->fmt, e->ref_mmu are
+ * the selected vCPU's; the shadow MMU is told with shadow_select_vcpu).
+ * Every vCPU starts on the kernel root.
+ *
  * Guest-physical layout: one RAM slot of 4 GiB (backed on first touch);
  * guest page tables from PT_BASE up (bump allocated); data pages from
  * DATA_BASE. The guest kernel's direct map maps gpa [0, DM_SIZE) at
@@ -52,6 +59,7 @@
 #define PT_LIMIT     UINT64_C(0x01000000)
 #define DM_SIZE      UINT64_C(0x01000000) /* the direct map covers every table */
 #define DATA_BASE    UINT64_C(0x01000000)
+#define ENV_MAX_VCPUS 4
 
 struct env_opts {
 	enum paging_mode mode;
@@ -69,6 +77,7 @@ struct env_opts {
 	 * counts at level 1 with the shadow_l1 page kind.
 	 */
 	unsigned retry_every;
+	unsigned nvcpus;        /* 0: 1 */
 };
 
 /* A port that answers MEM_RETRY now and then (nothing done), else forwards. */
@@ -101,6 +110,13 @@ struct env {
 	uint64_t dm_base;         /* gva of gpa 0 in the direct map */
 	uint64_t ops;             /* accesses made */
 	uint64_t emulated, injected, fixed; /* outcomes seen on the shadow side */
+	/* the vCPUs not selected now (the selected one's state is in cpu, fmt, ref_mmu) */
+	unsigned nvcpus, vcpu;
+	struct {
+		struct cpu cpu;
+		struct pt_format fmt;
+		struct hw_mmu ref_mmu;
+	} vc[ENV_MAX_VCPUS];
 };
 
 /* Outcome of one access, as the guest sees it. */
@@ -164,6 +180,14 @@ void env_check_tables(struct env *e);
  * A flag on the path set, and D set for a write. Also shadow_check().
  */
 void env_check_subset(struct env *e, const uint64_t *gvas, unsigned n);
+
+/* Makes vCPU v the selected one (harness and shadow MMU). */
+void env_select_vcpu(struct env *e, unsigned v);
+/*
+ * The hardware context the selected vCPU enters with (shadow_hw_cpu,
+ * hw_mmu_init over the shadow tables); fails the test if there is none.
+ */
+void env_hw_mmu(struct env *e, struct hw_mmu *m);
 
 /* Frame (port address) backing a gpa, 0 if untouched. */
 uint64_t env_frame(struct env *e, uint64_t gpa);
