@@ -10,6 +10,7 @@
 
 #include "guest/check.h"
 #include "guest/gos.h"
+#include "vm/hv_nest.h"
 #include "vm/hv_shadow.h"
 #include "vm/hv_tdp.h"
 #include "vm/vm.h"
@@ -22,6 +23,8 @@ static const struct {
 	[RUN_NATIVE] = { "native", CNT_L0, "no hypervisor: the guest OS runs on the hardware" },
 	[RUN_L1_TDP] = { "l1-tdp", CNT_L1, "a guest of L0, memory by TDP (EPT on Intel, NPT on AMD)" },
 	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
+	[RUN_L2_TDP_ON_TDP] = { "l2-tdp-on-tdp", CNT_L2,
+				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -84,10 +87,15 @@ const char *run_options_invalid(const struct run_options *o)
 /* ---- one run ---- */
 
 struct run_ctx {
-	struct vm *vm;
+	struct vm *vm;            /* the VM the workload's guest runs in */
 	struct gos *g;
 	struct hv_tdp *tdp;
 	struct hv_shadow *shadow;
+	/* nested: the L1 VM, its OS, L0's hypervisor of it, and L0's of L2 */
+	struct vm *vm1;
+	struct gos *l1_os;
+	struct hv_tdp *l0_for_l1;
+	struct hv_nest *nest;
 	struct gos_checker ck;
 };
 
@@ -116,6 +124,86 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 	return 0;
 }
 
+/*
+ * L1 RAM for a nested run: the L2 guest's RAM, the L1 hypervisor's tables
+ * (EPT12 with 4 KiB leaves: one table page per 512 pages, and the levels
+ * above: a page in 256 is ample) and 64 MiB for the L1 OS itself.
+ */
+static uint64_t l1_reserved_pages(const struct run_options *o)
+{
+	uint64_t l2 = o->ram_bytes >> 12;
+
+	return l2 + l2 / 256 + 1024;
+}
+
+static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct run_result *r)
+{
+	struct vm_config vc1, vc2;
+	struct hv_tdp_config tc;
+	struct gos_config gc1;
+	struct hv_nest_config nc;
+	struct vcpu *cpus1[GOS_MAX_CPUS];
+	const char *err = NULL;
+	uint64_t first;
+
+	vm_config_default(&vc1);
+	vc1.vendor = o->vendor;
+	vc1.ncpus = o->vcpus;
+	vc1.ram_bytes = (l1_reserved_pages(o) << 12) + (UINT64_C(64) << 20);
+	vc1.ram_bytes = (vc1.ram_bytes + (UINT64_C(2) << 20) - 1) & ~((UINT64_C(2) << 20) - 1);
+	x->vm1 = vm_create(&vc1, &err);
+	if (!x->vm1) {
+		fail(r, "cannot create the L1 VM: %s", err);
+		return false;
+	}
+	hv_tdp_config_default(&tc);
+	tc.levels = o->tdp_levels;
+	tc.max_level = o->tdp_max_level;
+	tc.ipi_exits = o->ipi_exits;
+	x->l0_for_l1 = hv_tdp_attach(x->vm1, &tc, &err);
+	if (!x->l0_for_l1) {
+		fail(r, "L0's hypervisor: %s", err);
+		return false;
+	}
+	for (unsigned i = 0; i < o->vcpus; i++)
+		cpus1[i] = vm_vcpu(x->vm1, i);
+	gos_config_default(&gc1);
+	gc1.mode = PAGING_4LEVEL;
+	gc1.ram_bytes = vc1.ram_bytes;
+	x->l1_os = gos_boot(cpus1, o->vcpus, &gc1, &err);
+	if (!x->l1_os) {
+		fail(r, "the L1 OS did not boot: %s", err ? err : "?");
+		return false;
+	}
+	if (gos_reserve(x->l1_os, l1_reserved_pages(o), &first) != GOS_OK) {
+		fail(r, "the L1 OS cannot reserve memory for its hypervisor");
+		return false;
+	}
+	memset(&nc, 0, sizeof(nc));
+	nc.kind = NEST_TDP_ON_TDP;
+	nc.vm1 = x->vm1;
+	nc.l0 = x->l0_for_l1;
+	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
+	nc.l1_first_gfn = first;
+	nc.l1_npages = l1_reserved_pages(o);
+	hv_tdp_config_default(&nc.l1);
+	nc.l1.levels = o->tdp_levels;
+	nc.l1.max_level = o->tdp_max_level;
+	nc.l1.ipi_exits = o->ipi_exits;
+	nc.ept02_max_level = o->tdp_max_level;
+	vm_config_default(&vc2);
+	vc2.vendor = o->vendor;
+	vc2.ncpus = o->vcpus;
+	vc2.ram_bytes = o->ram_bytes;
+	x->nest = hv_nest_create(&nc, &vc2, &err);
+	if (!x->nest) {
+		fail(r, "nested hypervisor: %s", err ? err : "?");
+		return false;
+	}
+	x->vm = hv_nest_l2(x->nest);
+	return true;
+}
+
 static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg c, struct run_result *r)
 {
 	const char *err = NULL;
@@ -142,6 +230,8 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 		x->shadow = hv_shadow_attach(x->vm, &sc, &err);
 		break;
 	}
+	case RUN_L2_TDP_ON_TDP:
+		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";
 		break;
@@ -157,6 +247,14 @@ static void teardown(struct run_ctx *x)
 		gos_destroy(x->g);
 	hv_tdp_detach(x->tdp);
 	hv_shadow_detach(x->shadow);
+	if (x->nest) {
+		hv_nest_destroy(x->nest); /* destroys the L2 VM */
+		x->vm = NULL;
+	}
+	if (x->l1_os)
+		gos_destroy(x->l1_os);
+	hv_tdp_detach(x->l0_for_l1);
+	vm_destroy(x->vm1);
 	vm_destroy(x->vm);
 }
 
@@ -186,17 +284,22 @@ bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_prof
 		fail(r, "%s", why);
 		return false;
 	}
-	vm_config_default(&vc);
-	vc.vendor = o->vendor;
-	vc.ram_bytes = o->ram_bytes;
-	vc.ncpus = o->vcpus;
-	x.vm = vm_create(&vc, &err);
-	if (!x.vm) {
-		fail(r, "cannot create the VM: %s", err);
-		return false;
+	if (run_cfg_guest_level(c) == CNT_L2) {
+		if (!attach_nested(&x, o, r))
+			goto out;
+	} else {
+		vm_config_default(&vc);
+		vc.vendor = o->vendor;
+		vc.ram_bytes = o->ram_bytes;
+		vc.ncpus = o->vcpus;
+		x.vm = vm_create(&vc, &err);
+		if (!x.vm) {
+			fail(r, "cannot create the VM: %s", err);
+			return false;
+		}
+		if (!attach(&x, o, c, r))
+			goto out;
 	}
-	if (!attach(&x, o, c, r))
-		goto out;
 	for (unsigned i = 0; i < o->vcpus; i++)
 		cpus[i] = vm_vcpu(x.vm, i);
 	gos_config_default(&gc);

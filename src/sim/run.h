@@ -8,7 +8,12 @@
  *   l1-tdp     the guest under an L0 hypervisor with TDP: EPT on Intel,
  *              NPT on AMD (vm/hv_tdp.h; guest code at level 1);
  *   l1-shadow  the guest under an L0 hypervisor with shadow paging
- *              (vm/hv_shadow.h; guest code at level 1).
+ *              (vm/hv_shadow.h; guest code at level 1);
+ *   l2-tdp-on-tdp  the guest is L2: L0 runs an L1 VM with TDP; the L1 OS
+ *              (4-level, the guest's vCPU count) runs the L1 hypervisor,
+ *              the same TDP engine at level 1, which runs the guest with
+ *              EPT12/NPT12; L0 runs it on EPT02/NPT02, the shadow of EPT12
+ *              (vm/hv_nest.h; guest code at level 2).
  *
  * What is reported covers the workload only: the counters are a
  * difference between the end of the run and the moment the guest OS had
@@ -36,6 +41,7 @@ enum run_cfg {
 	RUN_NATIVE,
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
+	RUN_L2_TDP_ON_TDP,
 	RUN_CFGS,
 };
 

@@ -69,6 +69,7 @@
 
 #include "arch/tlb.h"
 #include "arch/walk2d.h"
+#include "mem/guestmem.h"
 #include "mem/mem_port.h"
 #include "mmu/mmu.h"
 #include "vm/vcpu_ops.h"
@@ -255,6 +256,8 @@ enum hv_action vcpu_commit_priv(struct vcpu *v, struct hv_exit *e);
  */
 typedef enum mem_status (*hv_store_fn)(void *ctx, uint64_t gpa, unsigned size, uint64_t val);
 enum hv_action vcpu_emulate_at(struct vcpu *v, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx);
+/* The same on another memory (gpa in gm's space: L0 emulating an L2 access on L1's memory). */
+enum hv_action hv_emulate_on(struct guestmem *gm, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx);
 /*
  * Emulates a memory exit's operation as the hypervisor's emulator would:
  * a software walk of the guest's tables (through the guest's memory,

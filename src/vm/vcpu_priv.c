@@ -433,7 +433,11 @@ enum hv_action vcpu_commit_priv(struct vcpu *v, struct hv_exit *e)
 
 enum hv_action vcpu_emulate_at(struct vcpu *v, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx)
 {
-	struct guestmem *gm = vm_guestmem(v->vm);
+	return hv_emulate_on(vm_guestmem(v->vm), e, gpa, store, ctx);
+}
+
+enum hv_action hv_emulate_on(struct guestmem *gm, struct hv_exit *e, uint64_t gpa, hv_store_fn store, void *ctx)
+{
 	struct hv_mem_op *op = &e->mem;
 	uint64_t mask = op->size == 4 ? UINT64_C(0xffffffff) : ~UINT64_C(0);
 	enum mem_status s = MEM_OK;

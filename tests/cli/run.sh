@@ -49,13 +49,13 @@ expect "list params gups" 0 out "updates" -- run -w gups --list-params
 
 # ---- the text table ----
 expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
-grep -qE "^ +native +l1-tdp +l1-shadow" <<<"$OUT" || fail "table header: $OUT"
+grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp" <<<"$OUT" || fail "table header: $OUT"
 
 # ---- JSON ----
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp"
 check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
 check "json native slowdown" "$J" '.configs[0].slowdown' "1"
 check "json profile" "$J" '.cost_profile.name' "intel"
@@ -79,6 +79,18 @@ check "shadow pf exits" "$J" \
 check "shadow cr3 exits" "$J" '.configs[2].counters["exits.l1.by_l0.cr3_write"] > 0' "true"
 check "shadow pages" "$J" '.configs[2].counters["pt_peak.shadow_l0"] > 0' "true"
 check "slowdowns" "$J" '[.configs[1].slowdown > 1, .configs[2].slowdown > 1] | all' "true"
+# nested TDP: L2's violations are fixed by L0 or reflected to L1; each reflected one is
+# fixed by L1's TDP MMU in EPT12 and ends with L1's VMRESUME (an exit of L1); L1's store
+# into its write-protected EPT12 is an exit of L1 too
+N='.configs[3].counters'
+check "l2 guest faults at l2" "$J" ".configs[3].summary.guest_page_faults == $N[\"guest_pf.l2\"]" "true"
+check "l2 reflected" "$J" "$N[\"exits.l2.reflected.ept_violation\"] > 0" "true"
+check "l2 vmresume per reflection" "$J" \
+	"$N[\"exits.l1.by_l0.vmresume_vmrun\"] == $N[\"exits.l2.reflected.ept_violation\"]" "true"
+check "l1 fixes what is reflected" "$J" "$N[\"tdp_faults.l1\"] == $N[\"exits.l2.reflected.ept_violation\"]" "true"
+check "l1 stores into EPT12 trap" "$J" "$N[\"exits.l1.by_l0.ept_violation\"] > 0" "true"
+check "l2 tables" "$J" "[$N[\"pt_peak.ept12\"], $N[\"pt_peak.ept02\"], $N[\"pt_peak.ept01\"]] | all(. > 0)" "true"
+check "l2 slower than l1" "$J" '.configs[3].est_seconds > .configs[1].est_seconds' "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
@@ -92,8 +104,9 @@ run_capture run "${SMALL[@]}" --json --seed 7
 [ "$(jq -S "$strip" <<<"$J")" != "$(jq -S "$strip" <<<"$OUT")" ] || fail "another seed gives the same result"
 
 # ---- AMD: NPT ----
-run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp
 check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exits.l1.by_l0.npf"]' "true"
+check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
 
