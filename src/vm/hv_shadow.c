@@ -56,8 +56,7 @@ static void pay_flush(struct hv_shadow *h, struct vcpu *v)
 
 static void select_vcpu(struct hv_shadow *h, const struct vcpu *v)
 {
-	(void)h;
-	(void)v; /* SHADOW_SMP: shadow_select_vcpu(h->s, vcpu_id(v)) */
+	shadow_select_vcpu(h->s, vcpu_id(v));
 }
 
 static bool sh_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
@@ -233,14 +232,10 @@ struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config 
 		.max_pages = c->max_pages,
 		.unsync = c->unsync,
 		.root_cache = c->root_cache,
+		.nvcpus = vm_ncpus(vm),
 	};
 
 	*err = NULL;
-	if (vm_ncpus(vm) > 1) {
-		free(h);
-		*err = "shadow paging: one vCPU only for now (per-vCPU roots to come)";
-		return NULL;
-	}
 	if (!h) {
 		*err = "out of memory";
 		return NULL;

@@ -1,7 +1,7 @@
 /*
  * genv.h - a VM with a booted guest OS for tests: native (no hypervisor)
  * or under the test TDP hypervisor (EPT on Intel, NPT on AMD) or the test
- * shadow-paging hypervisor (one vCPU), with the
+ * shadow-paging hypervisor, with the
  * checker (guest/check.h) run after every guest operation when asked.
  */
 #ifndef NESTMMU_TESTS_GUEST_GENV_H

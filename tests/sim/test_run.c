@@ -72,8 +72,6 @@ static void run_all_configs(enum cpu_vendor vendor, enum paging_mode mode, enum 
 	small(&o.wl, k, seed);
 	cost_profile_for_vendor(vendor, &p);
 	for (int c = 0; c < RUN_CFGS; c++) {
-		if (c == RUN_L1_SHADOW && vcpus > 1)
-			continue; /* shadow paging's SMP run is its own test */
 		if (!run_one(&o, (enum run_cfg)c, &p, &r[c]))
 			fail_msg("%s %s %s seed %llu on %s: %s", vendor == CPU_AMD ? "amd" : "intel",
 				 paging_mode_name(mode), wl_name(k), (unsigned long long)seed,
@@ -86,8 +84,6 @@ static void run_all_configs(enum cpu_vendor vendor, enum paging_mode mode, enum 
 	for (int c = 1; c < RUN_CFGS; c++) {
 		enum cnt_level l = run_cfg_guest_level((enum run_cfg)c);
 
-		if (c == RUN_L1_SHADOW && vcpus > 1)
-			continue;
 		assert_int_equal(r[c].wl.accesses, r[RUN_NATIVE].wl.accesses);
 		assert_int_equal(r[c].wl.guest.faults, r[RUN_NATIVE].wl.guest.faults);
 		assert_int_equal(r[c].wl.guest.forks, r[RUN_NATIVE].wl.guest.forks);
