@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -110,10 +111,14 @@ void run_list_params(FILE *out, const struct wl_params *p)
 	}
 }
 
-static int bad(const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "nestmmu run: ");
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "; try 'nestmmu run --help'\n");
 	return EXIT_USAGE;
 }
@@ -159,7 +164,7 @@ static int set_param(struct run_cmdline *c, const char *kv)
 	uint64_t v;
 
 	if (!eq || !n)
-		return bad("--set wants NAME=VALUE, got '%s'%s", kv, "");
+		return bad("--set wants NAME=VALUE, got '%s'", kv);
 	for (unsigned i = 0; i < NPARAMS; i++) {
 		const struct wl_param_info *pi = &params[i];
 		char *base = (char *)&c->opt.wl + pi->offset;
@@ -196,7 +201,7 @@ static int parse_configs(struct run_cmdline *c, const char *list)
 	char *save = NULL, *tok;
 
 	if (strlen(list) >= sizeof(buf))
-		return bad("--configs: list too long%s%s", "", "");
+		return bad("--configs: list too long");
 	memset(c->cfg_on, 0, sizeof(c->cfg_on));
 	if (strcmp(list, "all") == 0) {
 		for (int i = 0; i < RUN_CFGS; i++)
@@ -208,13 +213,13 @@ static int parse_configs(struct run_cmdline *c, const char *list)
 		int k = run_cfg_from_name(tok);
 
 		if (k < 0)
-			return bad("--configs: unknown configuration '%s'%s", tok, "");
+			return bad("--configs: unknown configuration '%s'", tok);
 		c->cfg_on[k] = true;
 	}
 	for (int i = 0; i < RUN_CFGS; i++)
 		if (c->cfg_on[i])
 			return 0;
-	return bad("--configs: no configuration in '%s'%s", list, "");
+	return bad("--configs: no configuration in '%s'", list);
 }
 
 static int parse_mode(const char *s, enum paging_mode *m)
@@ -228,7 +233,7 @@ static int parse_mode(const char *s, enum paging_mode *m)
 	else if (!strcmp(s, "5-level") || !strcmp(s, "5"))
 		*m = PAGING_5LEVEL;
 	else
-		return bad("--mode: '%s' is not 32-bit, pae, 4-level or 5-level%s", s, "");
+		return bad("--mode: '%s' is not 32-bit, pae, 4-level or 5-level", s);
 	return 0;
 }
 
@@ -261,10 +266,10 @@ static int find_workload(int argc, char **argv, struct run_cmdline *c)
 		else
 			continue;
 		if (!val)
-			return bad("%s needs a value%s", a, "");
+			return bad("%s needs a value", a);
 		kind = wl_from_name(val);
 		if (kind < 0)
-			return bad("--workload: unknown workload '%s' (kbuild, gups, stream, vmchurn)%s", val, "");
+			return bad("--workload: unknown workload '%s' (kbuild, gups, stream, vmchurn)", val);
 	}
 	wl_params_default(&c->opt.wl, (enum wl_kind)kind);
 	return 0;
@@ -291,12 +296,12 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			name[eq - a] = 0;
 			val = eq + 1;
 			if (!takes_value(name))
-				return bad("option %s takes no value%s", name, "");
+				return bad("option %s takes no value", name);
 		} else {
 			snprintf(name, sizeof(name), "%s", a);
 			if (takes_value(name)) {
 				if (i + 1 >= argc)
-					return bad("%s needs a value%s", name, "");
+					return bad("%s needs a value", name);
 				val = argv[++i];
 			}
 		}
@@ -313,21 +318,21 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			else if (!strcmp(val, "amd"))
 				c->opt.vendor = CPU_AMD;
 			else
-				return bad("--cpu: '%s' is not intel or amd%s", val, "");
+				return bad("--cpu: '%s' is not intel or amd", val);
 		} else if (!strcmp(name, "--vcpus")) {
 			if (!parse_u64(val, false, &v) || v < 1 || v > 64)
-				return bad("--vcpus: '%s' is not a number 1..64%s", val, "");
+				return bad("--vcpus: '%s' is not a number 1..64", val);
 			c->opt.vcpus = (unsigned)v;
 		} else if (!strcmp(name, "--mode")) {
 			if ((rc = parse_mode(val, &c->opt.mode)) != 0)
 				return rc;
 		} else if (!strcmp(name, "--ram")) {
 			if (!parse_u64(val, true, &v))
-				return bad("--ram: '%s' is not a size%s", val, "");
+				return bad("--ram: '%s' is not a size", val);
 			c->opt.ram_bytes = v;
 		} else if (!strcmp(name, "--seed")) {
 			if (!parse_u64(val, false, &v))
-				return bad("--seed: '%s' is not a number%s", val, "");
+				return bad("--seed: '%s' is not a number", val);
 			c->opt.wl.seed = v;
 		} else if (!strcmp(name, "--set")) {
 			if ((rc = set_param(c, val)) != 0)
@@ -338,7 +343,7 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			c->opt.pcid = false;
 		} else if (!strcmp(name, "--tdp-levels")) {
 			if (!parse_u64(val, false, &v) || (v != 4 && v != 5))
-				return bad("--tdp-levels: '%s' is not 4 or 5%s", val, "");
+				return bad("--tdp-levels: '%s' is not 4 or 5", val);
 			c->opt.tdp_levels = (unsigned)v;
 		} else if (!strcmp(name, "--tdp-page")) {
 			if (!strcasecmp(val, "4k"))
@@ -348,7 +353,7 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			else if (!strcasecmp(val, "1g"))
 				c->opt.tdp_max_level = 3;
 			else
-				return bad("--tdp-page: '%s' is not 4K, 2M or 1G%s", val, "");
+				return bad("--tdp-page: '%s' is not 4K, 2M or 1G", val);
 		} else if (!strcmp(name, "--no-unsync")) {
 			c->opt.shadow_unsync = false;
 		} else if (!strcmp(name, "--no-ipi-exits")) {
@@ -366,9 +371,9 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 		} else if (!strcmp(name, "--no-progress")) {
 			c->progress = 0;
 		} else if (a[0] == '-') {
-			return bad("unknown option '%s'%s", a, "");
+			return bad("unknown option '%s'", a);
 		} else {
-			return bad("unexpected argument '%s'%s", a, "");
+			return bad("unexpected argument '%s'", a);
 		}
 	}
 	if (c->help || c->list_params)
@@ -377,7 +382,7 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 		const char *why = run_options_invalid(&c->opt);
 
 		if (why)
-			return bad("%s%s", why, "");
+			return bad("%s", why);
 	}
 	cost_profile_for_vendor(c->opt.vendor, &c->profile);
 	if (c->profile_file) {

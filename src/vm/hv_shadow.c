@@ -27,29 +27,17 @@ void hv_shadow_config_default(struct hv_shadow_config *c)
 
 #define SHADOW_VPID 1u
 
-static uint64_t vcpu_bit(const struct vcpu *v)
-{
-	return UINT64_C(1) << vcpu_id(v);
-}
-
-/* Takes the MMU's pending flag: every vCPU then owes a flush. */
+/* Takes the MMU's pending flag: a remote flush, every vCPU then owes one. */
 static void collect_flush(struct hv_shadow *h)
 {
-	if (shadow_tlb_flush_pending(h->s, true)) {
-		unsigned n = vm_ncpus(h->vm);
-
-		h->flush_owed |= n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
-		/* the other vCPUs pay before they run again (a remote flush: request and kick) */
-		for (unsigned i = 0; i < n; i++)
-			vcpu_request_reload(vm_vcpu(h->vm, i));
-	}
+	if (shadow_tlb_flush_pending(h->s, true))
+		h->flush_owed |= vm_kick_all(h->vm);
 }
 
 static void pay_flush(struct hv_shadow *h, struct vcpu *v)
 {
-	if (!(h->flush_owed & vcpu_bit(v)))
+	if (!vm_owed_take(&h->flush_owed, v))
 		return;
-	h->flush_owed &= ~vcpu_bit(v);
 	tlb_invvpid(vcpu_tlb(v), 1, SHADOW_VPID, 0);
 	vm_counters(h->vm)->flushes[CNT_L0][CNT_FLUSH_VPID]++;
 }
@@ -166,7 +154,7 @@ static enum hv_action sh_reg_write(struct hv_shadow *h, struct vcpu *v, struct h
 		cnt->flushes[CNT_L0][scope]++;
 	/* A change of the hardware paging mode or root role: nothing cached for the old one may be used. */
 	if (((hw_before.cr0 ^ hw_after.cr0) & CR0_PG) || ((hw_before.cr4 ^ hw_after.cr4) & (CR4_PAE | CR4_LA57)))
-		h->flush_owed |= vcpu_bit(v);
+		h->flush_owed |= UINT64_C(1) << vcpu_id(v);
 	collect_flush(h);
 	return HV_DONE;
 }

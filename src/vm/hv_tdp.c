@@ -27,11 +27,6 @@ void hv_tdp_config_default(struct hv_tdp_config *c)
 	c->level = CNT_L0;
 }
 
-static uint64_t vcpu_bit(const struct vcpu *v)
-{
-	return UINT64_C(1) << vcpu_id(v);
-}
-
 /*
  * A flush the MMU asked for is owed to every vCPU, and every vCPU is made
  * to go through prepare() before it runs again (KVM's remote TLB flush:
@@ -39,18 +34,14 @@ static uint64_t vcpu_bit(const struct vcpu *v)
  */
 void hv_tdp_sync_flush(struct hv_tdp *h)
 {
-	unsigned n = vm_ncpus(h->vm);
-
-	if (!tdp_flush_take(h->tdp))
-		return;
-	h->flush_owed |= n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
-	for (unsigned i = 0; i < n; i++)
-		vcpu_request_reload(vm_vcpu(h->vm, i));
+	if (tdp_flush_take(h->tdp))
+		h->flush_owed |= vm_kick_all(h->vm);
 }
 
 static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 {
 	struct hv_tdp *h = hv;
+
 	memset(hw, 0, sizeof(*hw));
 	hw->cfg.cpu = *vcpu_cpu(v);
 	hw->cfg.mem = hostmem_port(vm_hostmem(h->vm));
@@ -58,10 +49,7 @@ static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	hw->vpid = 1;
 	hw->intercepts = h->ipi_exits ? HV_I_IPI : 0;
 	hv_tdp_sync_flush(h);
-	if (h->flush_owed & vcpu_bit(v)) {
-		h->flush_owed &= ~vcpu_bit(v);
-		hw->flush_tdp = true;
-	}
+	hw->flush_tdp = vm_owed_take(&h->flush_owed, v);
 	return true;
 }
 

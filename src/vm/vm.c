@@ -120,9 +120,8 @@ static const char *config_invalid(struct vm_config *c)
 	return NULL;
 }
 
-static bool vm_add_cpus(struct vm *vm, const char **err);
-
-struct vm *vm_create(const struct vm_config *cfg, const char **err)
+/* A zeroed VM holding a checked copy of cfg, with the native hypervisor. NULL with *err. */
+static struct vm *vm_alloc(const struct vm_config *cfg, const char **err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	const char *why;
@@ -139,39 +138,32 @@ struct vm *vm_create(const struct vm_config *cfg, const char **err)
 		free(vm);
 		return NULL;
 	}
-	counters_zero(&vm->own_cnt);
-	vm->cnt = &vm->own_cnt;
 	vm->ops = &hv_native_ops;
-	vm->hm = hostmem_create(vm->cfg.host_bytes);
-	vm->fr = frames_create(VM_HOST_FIRST_HFN, (vm->cfg.host_bytes >> 12) - VM_HOST_FIRST_HFN);
-	vm->l0 = (vm->hm && vm->fr) ? mem_l0_create(vm->hm, vm->fr) : NULL;
-	vm->ms = vm->fr ? memslots_create(vm->fr, vm->cfg.maxphyaddr) : NULL;
-	if (!vm->l0 || !vm->ms) {
+	return vm;
+}
+
+/*
+ * What every VM has on top of its host side: the guest RAM slot backed by
+ * `frames`, guest memory through `guest_port`, the vCPUs. False with *err
+ * (the caller destroys the VM).
+ */
+static bool vm_finish(struct vm *vm, struct frames *frames, struct mem_port *guest_port, const char **err)
+{
+	struct cpu reset;
+
+	vm->ms = memslots_create(frames, vm->cfg.maxphyaddr);
+	if (!vm->ms) {
 		*err = "out of memory";
-		vm_destroy(vm);
-		return NULL;
+		return false;
 	}
 	if (memslots_add(vm->ms, &(struct memslot_desc){ .id = VM_RAM_SLOT, .base_gfn = 0,
 						  .npages = vm->cfg.ram_bytes >> 12,
 						  .backing_order = vm->cfg.slot_order }) != MEMSLOT_OK) {
 		*err = "cannot add the guest RAM slot";
-		vm_destroy(vm);
-		return NULL;
+		return false;
 	}
 	vm->gm.slots = vm->ms;
-	vm->gm.port = mem_l0_port(vm->l0);
-	vm->port = mem_l0_port(vm->l0);
-	if (!vm_add_cpus(vm, err)) {
-		vm_destroy(vm);
-		return NULL;
-	}
-	return vm;
-}
-
-static bool vm_add_cpus(struct vm *vm, const char **err)
-{
-	struct cpu reset;
-
+	vm->gm.port = guest_port;
 	vm_reset_state(vm, &reset);
 	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
 		vm->cpus[i] = vcpu_create(vm, i, &reset, &vm->cfg.tlb);
@@ -184,47 +176,46 @@ static bool vm_add_cpus(struct vm *vm, const char **err)
 	return true;
 }
 
+struct vm *vm_create(const struct vm_config *cfg, const char **err)
+{
+	struct vm *vm = vm_alloc(cfg, err);
+
+	if (!vm)
+		return NULL;
+	counters_zero(&vm->own_cnt);
+	vm->cnt = &vm->own_cnt;
+	vm->hm = hostmem_create(vm->cfg.host_bytes);
+	vm->fr = frames_create(VM_HOST_FIRST_HFN, (vm->cfg.host_bytes >> 12) - VM_HOST_FIRST_HFN);
+	vm->l0 = (vm->hm && vm->fr) ? mem_l0_create(vm->hm, vm->fr) : NULL;
+	if (!vm->l0) {
+		*err = "out of memory";
+		vm_destroy(vm);
+		return NULL;
+	}
+	vm->port = mem_l0_port(vm->l0);
+	if (!vm_finish(vm, vm->fr, vm->port, err)) {
+		vm_destroy(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_host *host, const char **err)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
-	const char *why;
+	struct vm_config c = *cfg;
+	struct vm *vm;
 
-	*err = NULL;
-	if (!vm) {
-		*err = "out of memory";
+	c.host_bytes = UINT64_C(1) << 30; /* unused: the host is the parent's */
+	vm = vm_alloc(&c, err);
+	if (!vm)
 		return NULL;
-	}
-	vm->cfg = *cfg;
-	vm->cfg.host_bytes = UINT64_C(1) << 30; /* unused: the host is the parent's */
-	why = config_invalid(&vm->cfg);
-	if (why) {
-		*err = why;
-		free(vm);
-		return NULL;
-	}
 	vm->nested = true;
 	vm->cnt = host->counters;
-	vm->ops = &hv_native_ops;
 	vm->hm = host->hostmem;
 	vm->l0 = host->l0;
 	vm->fr = host->frames;
 	vm->port = host->port;
-	vm->ms = memslots_create(host->frames, vm->cfg.maxphyaddr);
-	if (!vm->ms) {
-		*err = "out of memory";
-		vm_destroy(vm);
-		return NULL;
-	}
-	if (memslots_add(vm->ms, &(struct memslot_desc){ .id = VM_RAM_SLOT, .base_gfn = 0,
-						  .npages = vm->cfg.ram_bytes >> 12,
-						  .backing_order = vm->cfg.slot_order }) != MEMSLOT_OK) {
-		*err = "cannot add the guest RAM slot";
-		vm_destroy(vm);
-		return NULL;
-	}
-	vm->gm.slots = vm->ms;
-	vm->gm.port = host->view;
-	if (!vm_add_cpus(vm, err)) {
+	if (!vm_finish(vm, host->frames, host->view, err)) {
 		vm_destroy(vm);
 		return NULL;
 	}
@@ -259,6 +250,25 @@ void vm_set_hv(struct vm *vm, const struct hv_ops *ops, void *hv, unsigned level
 	vm->level = level < CNT_LEVELS ? level : CNT_LEVELS - 1;
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_request_reload(vm->cpus[i]);
+}
+
+/* ---- remote TLB flushes ---- */
+
+uint64_t vm_kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_request_reload(vm->cpus[i]);
+	return vm->ncpus >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << vm->ncpus) - 1;
+}
+
+bool vm_owed_take(uint64_t *owed, const struct vcpu *v)
+{
+	uint64_t bit = UINT64_C(1) << vcpu_id(v);
+
+	if (!(*owed & bit))
+		return false;
+	*owed &= ~bit;
+	return true;
 }
 
 /* ---- accessors ---- */

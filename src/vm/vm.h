@@ -109,6 +109,15 @@ struct guestmem *vm_guestmem(struct vm *vm);
  */
 bool vm_gpa_to_hpa(struct vm *vm, uint64_t gpa, uint64_t *hpa);
 
+/*
+ * A remote TLB flush (KVM's request + kick): every vCPU is made to call
+ * prepare() again before it next runs. Returns the mask of every vCPU (bit
+ * i = vCPU i), for the hypervisor to record the flush each one now owes.
+ */
+uint64_t vm_kick_all(struct vm *vm);
+/* Clears v's bit in *owed; true if it was set (v owes a flush: do it now). */
+bool vm_owed_take(uint64_t *owed, const struct vcpu *v);
+
 /* The reset state of a vCPU: protected mode, paging off, CPL 0. */
 void vm_reset_state(const struct vm *vm, struct cpu *cpu);
 
