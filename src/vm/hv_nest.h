@@ -6,7 +6,8 @@
  * and every access it makes is an L1 access through L0's virtualization
  * of L1 (exits at level 1 where L0 traps them).
  *
- * Configurations (issue 4):
+ * Configurations (issue 4), one file each (hv_nest_<kind>.c, sharing the
+ * frame in hv_nest.c through hv_nest_internal.h):
  *   NEST_TDP_ON_TDP  L0 runs L1 with EPT01/NPT01 (hv_tdp at level 0), L1
  *                    runs L2 with EPT12/NPT12 (hv_tdp at level 1), L0
  *                    runs L2 on EPT02 = the shadow of EPT12 composed with
