@@ -103,6 +103,7 @@
 #define NESTMMU_MMU_NESTED_TDP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "arch/walk2d.h"
@@ -225,6 +226,14 @@ unsigned ntdp_invept(struct ntdp *n, enum ntdp_invept_type type, uint64_t eptp12
  * Returns how many (stores up to cap).
  */
 unsigned ntdp_flush_take(struct ntdp *n, uint64_t *roots02, unsigned cap);
+
+/*
+ * The isolation invariant, from the tables in memory (nested_tdp_check.c
+ * states the rules): every EPT02 leaf of every cached root against EPT12
+ * walked again and L1's memory slots; every EPT12 table page
+ * write-protected in EPT01. 0, or -1 with the first violation in msg.
+ */
+int ntdp_check(struct ntdp *n, char *msg, size_t len);
 
 /* Zaps every EPT02 (roots stay; positions and tracking stay). */
 void ntdp_zap_all(struct ntdp *n);

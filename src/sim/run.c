@@ -121,6 +121,8 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		snprintf(msg, len, "shadow MMU: %s", why);
 		return 1;
 	}
+	if (x->nest && hv_nest_check(x->nest, msg, len))
+		return 1;
 	return 0;
 }
 

@@ -155,3 +155,8 @@ struct vm *hv_nest_l2(struct hv_nest *h)
 {
 	return h->vm2;
 }
+
+int hv_nest_check(struct hv_nest *h, char *msg, size_t len)
+{
+	return h->kind->check ? h->kind->check(h, msg, len) : 0;
+}

@@ -39,6 +39,7 @@
 #define NESTMMU_VM_HV_NEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mem/frames.h"
@@ -66,5 +67,12 @@ struct hv_nest;
 struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_config *l2cfg, const char **err);
 void hv_nest_destroy(struct hv_nest *h);
 struct vm *hv_nest_l2(struct hv_nest *h);
+/*
+ * The isolation invariant of the configuration (checking builds: after
+ * every guest operation): L2 reaches no host page L1 does not own and
+ * every leaf of L0's tables for L2 is the composition of what L1 granted
+ * and what L0 gave L1. 0, or -1 with the first violation in msg.
+ */
+int hv_nest_check(struct hv_nest *h, char *msg, size_t len);
 
 #endif

@@ -24,6 +24,8 @@ struct nest_kind_ops {
 	bool (*init)(struct hv_nest *h, const char **err);
 	/* Frees what init made (called also after a failed init: fields may be NULL). */
 	void (*fini)(struct hv_nest *h);
+	/* The isolation invariant of L0's structures for L2 (hv_nest_check); NULL: none. */
+	int (*check)(struct hv_nest *h, char *msg, size_t len);
 	/* L0's hypervisor of vm2. */
 	const struct hv_ops *ops;
 };

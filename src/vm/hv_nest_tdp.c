@@ -191,8 +191,14 @@ static void tdp_nest_fini(struct hv_nest *h)
 	h->mode = NULL;
 }
 
+static int tdp_nest_check(struct hv_nest *h, char *msg, size_t len)
+{
+	return ntdp_check(NTDP(h), msg, len);
+}
+
 const struct nest_kind_ops nest_tdp_on_tdp_ops = {
 	.init = tdp_nest_init,
 	.fini = tdp_nest_fini,
+	.check = tdp_nest_check,
 	.ops = &tdp_nest_ops,
 };

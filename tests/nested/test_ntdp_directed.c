@@ -212,6 +212,64 @@ static void test_root_cache_and_invept(void **state)
 	nfx_fini(&x);
 }
 
+/*
+ * The isolation checker (ntdp_check) holds on what the component builds and
+ * catches each way an EPT02 leaf can leave the composition of EPT12 and
+ * L1's memory: rights EPT12 does not grant, another frame, a gpa2 EPT12
+ * does not map, an EPT12 page L1 could write without L0 seeing it.
+ */
+static void test_check_catches(void **state)
+{
+	char msg[256];
+
+	(void)state;
+	for (unsigned k = 0; k < 3; k++) {
+		for (unsigned mutation = 0; mutation < 5; mutation++) {
+			struct nfx x;
+			struct nfx_result r;
+			struct tdp_mapping m;
+			uint64_t hfn;
+
+			nfx_init(&x, &kinds[k]);
+			build(&x, 0x100, 0x1000, RIGHT_R | RIGHT_X);
+			nfx_load(&x, 0x100 << 12);
+			both(&x, 0x3000, ACCESS_READ, &r);
+			assert_int_equal(r.x.outcome, XO_OK);
+			both(&x, 0x4000, ACCESS_FETCH, &r);
+			assert_int_equal(ntdp_check(x.n, msg, sizeof(msg)), 0);
+			assert_true(tdp_lookup(ntdp_current_tdp(x.n), 3, &m));
+			assert_int_equal(memslots_gfn_peek(x.l1, 0x1003, &hfn, NULL), MEMSLOT_OK);
+			assert_int_equal(m.hfn, hfn);
+			switch (mutation) {
+			case 0: /* W that EPT12 refuses */
+				assert_int_equal(tdp_map(ntdp_current_tdp(x.n), 3, hfn, 1, RWX), 0);
+				break;
+			case 1: /* another L1 page's frame */
+				assert_int_equal(tdp_map(ntdp_current_tdp(x.n), 3, hfn + 1, 1, RIGHT_R), 0);
+				break;
+			case 2: /* a gpa2 EPT12 does not map (PT[100] is empty) */
+				assert_int_equal(tdp_map(ntdp_current_tdp(x.n), 100, hfn, 1, RIGHT_R), 0);
+				break;
+			case 3: /* an EPT12 page no longer write-protected in EPT01 */
+				assert_int_equal(tdp_track_write(x.ept01, 0x102, false), 0);
+				break;
+			default: /* none: still clean after more work */
+				both(&x, 0x5000, ACCESS_READ, &r);
+				break;
+			}
+			if (mutation < 4) {
+				assert_int_equal(ntdp_check(x.n, msg, sizeof(msg)), -1);
+				print_message("  mutation %u caught: %s\n", mutation, msg);
+			} else {
+				assert_int_equal(ntdp_check(x.n, msg, sizeof(msg)), 0);
+			}
+			if (mutation == 3)
+				assert_int_equal(tdp_track_write(x.ept01, 0x102, true), 0);
+			nfx_fini(&x);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_readonly_slot),
 		cmocka_unit_test(test_table_aliased_by_l2),
 		cmocka_unit_test(test_root_cache_and_invept),
+		cmocka_unit_test(test_check_catches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -482,6 +482,8 @@ static void run_world(const struct nfx_opts *o, bool l2_paging, uint64_t seed, u
 	assert_non_null(w->snap_a);
 	assert_non_null(w->snap_b);
 	for (unsigned n = 0; n < accesses; n++) {
+		char msg[256];
+
 		one_access(w, n);
 		if (chance(w, 10)) {
 			one_store(w);
@@ -489,6 +491,9 @@ static void run_world(const struct nfx_opts *o, bool l2_paging, uint64_t seed, u
 		}
 		if (chance(w, 5))
 			mend_path(w);
+		/* the isolation invariant after every operation */
+		if (ntdp_check(w->x.n, msg, sizeof(msg)))
+			fail_msg("seed %llu, operation %u: %s", (unsigned long long)seed, n, msg);
 	}
 	printf("  %s ad=%d paging=%d seed %llu: ok %u pf %u violation %u misconfig %u npf %u emulated %u;"
 	       " %u exits to L0, %u EPT12 stores, %llu EPT02 tables\n",
