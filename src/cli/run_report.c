@@ -112,6 +112,11 @@ static uint64_t g_pt(const struct run_result *r, const void *a)
 	return r->cnt.pt_peak[*(const int *)a];
 }
 
+static uint64_t g_pt_level(const struct run_result *r, const void *a)
+{
+	return run_pt_pages_of_level(r, (enum cnt_level) * (const int *)a);
+}
+
 static uint64_t g_field(const struct run_result *r, const void *a)
 {
 	size_t idx = *(const size_t *)a;
@@ -206,6 +211,12 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 	}
 	row_u64(out, "guest page faults", res, n, g_guest_pf, NULL);
 	for (unsigned i = 0; i < n; i++)
+		v[i] = res[i].ok ? run_exits_per_guest_pf(&res[i]) : NAN;
+	row_f(out, "exits per guest page fault", "%.3f", v, n);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = res[i].ok ? run_exit_multiplication(&res[i]) : NAN;
+	row_f(out, "exits per exit of the guest", "%.3f", v, n);
+	for (unsigned i = 0; i < n; i++)
 		v[i] = res[i].ok ? 100.0 * run_tlb_miss_rate(&res[i]) : NAN;
 	row_f(out, "TLB miss rate (%)", "%.3f", v, n);
 	for (unsigned i = 0; i < n; i++)
@@ -218,6 +229,14 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 			continue;
 		snprintf(label, sizeof(label), "%s pages (peak)", cnt_pt_name((enum cnt_pt)k));
 		row_u64(out, label, res, n, g_pt, &k);
+	}
+	for (int l = CNT_L0; l <= CNT_L2; l++) {
+		char label[64];
+
+		if (!any_nonzero(res, n, g_pt_level, &l))
+			continue;
+		snprintf(label, sizeof(label), "page-table pages held by L%d", l);
+		row_u64(out, label, res, n, g_pt_level, &l);
 	}
 	for (int l = CNT_L0; l <= CNT_L1; l++)
 		for (size_t m = 0; m < sizeof(mmu_rows) / sizeof(mmu_rows[0]); m++) {
@@ -307,6 +326,13 @@ static void json_config(struct json_writer *w, const struct run_result *r, const
 	json_kv_double(w, "refs_per_walk", run_refs_per_walk(r));
 	json_kv_uint(w, "guest_pt_pages_peak", run_guest_pt_pages(r));
 	json_kv_uint(w, "hv_pt_pages_peak", run_hv_pt_pages(r));
+	json_kv_double(w, "exits_per_guest_pf", run_exits_per_guest_pf(r));
+	json_kv_double(w, "exit_multiplication", run_exit_multiplication(r));
+	json_key(w, "pt_pages_peak_by_level");
+	json_object_begin(w);
+	for (int l = CNT_L0; l <= CNT_L2; l++)
+		json_kv_uint(w, cnt_level_name((enum cnt_level)l), run_pt_pages_of_level(r, (enum cnt_level)l));
+	json_object_end(w);
 	json_kv_uint(w, "checks", r->checks);
 	json_object_end(w);
 	json_key(w, "est_cycles_by_category");

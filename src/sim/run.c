@@ -369,3 +369,32 @@ uint64_t run_exits(const struct run_result *r)
 {
 	return counters_exits_sum(&r->cnt, -1, -1, -1);
 }
+
+double run_exits_per_guest_pf(const struct run_result *r)
+{
+	uint64_t pf = r->cnt.guest_pf[run_cfg_guest_level(r->cfg)];
+
+	return pf ? (double)run_exits(r) / (double)pf : 0.0;
+}
+
+double run_exit_multiplication(const struct run_result *r)
+{
+	uint64_t own = counters_exits_sum(&r->cnt, (int)run_cfg_guest_level(r->cfg), -1, -1);
+
+	return own ? (double)run_exits(r) / (double)own : 0.0;
+}
+
+uint64_t run_pt_pages_of_level(const struct run_result *r, enum cnt_level l)
+{
+	static const enum cnt_level owner[CNT_PTS] = {
+		[CNT_PT_GUEST_L0] = CNT_L0,  [CNT_PT_GUEST_L1] = CNT_L1,  [CNT_PT_GUEST_L2] = CNT_L2,
+		[CNT_PT_EPT01] = CNT_L0,     [CNT_PT_SHADOW_L0] = CNT_L0, [CNT_PT_SHADOW_L1] = CNT_L1,
+		[CNT_PT_EPT12] = CNT_L1,     [CNT_PT_EPT02] = CNT_L0,
+	};
+	uint64_t n = 0;
+
+	for (int k = 0; k < CNT_PTS; k++)
+		if (owner[k] == l)
+			n += r->cnt.pt_peak[k];
+	return n;
+}

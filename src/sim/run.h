@@ -100,5 +100,24 @@ uint64_t run_guest_pt_pages(const struct run_result *r);
 uint64_t run_hv_pt_pages(const struct run_result *r);
 /* All exits (every level, every handler). */
 uint64_t run_exits(const struct run_result *r);
+/*
+ * Exits per page fault of the workload's guest OS: what one guest page
+ * fault costs in exits, the same denominator in every configuration (0
+ * without faults).
+ */
+double run_exits_per_guest_pf(const struct run_result *r);
+/*
+ * Exit multiplication: all exits (of every level) per exit of the
+ * workload's guest itself - 1 for a guest of L0, more for L2 where
+ * handling one L2 exit makes L1 exit (0 without guest exits).
+ */
+double run_exit_multiplication(const struct run_result *r);
+/*
+ * Peak page-table pages by the level of the software that owns them
+ * (summed peaks of each kind): level 0 = L0's EPT01/NPT01, shadow and
+ * EPT02 tables (and the native OS's own); level 1 = the L1 OS's tables and
+ * the L1 hypervisor's EPT12 / shadow tables; level 2 = L2's OS.
+ */
+uint64_t run_pt_pages_of_level(const struct run_result *r, enum cnt_level l);
 
 #endif

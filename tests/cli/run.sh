@@ -91,6 +91,19 @@ check "l1 fixes what is reflected" "$J" "$N[\"tdp_faults.l1\"] == $N[\"exits.l2.
 check "l1 stores into EPT12 trap" "$J" "$N[\"exits.l1.by_l0.ept_violation\"] > 0" "true"
 check "l2 tables" "$J" "[$N[\"pt_peak.ept12\"], $N[\"pt_peak.ept02\"], $N[\"pt_peak.ept01\"]] | all(. > 0)" "true"
 check "l2 slower than l1" "$J" '.configs[3].est_seconds > .configs[1].est_seconds' "true"
+# derived figures from the counters: exit multiplication = all exits / the guest's own exits,
+# exits per guest page fault, page-table pages by the level that owns them (counts are
+# integers: a product within 0.01 of one is equal to it)
+check "multiplication l1" "$J" '.configs[1].summary.exit_multiplication' "1"
+check "multiplication l2" "$J" \
+	"(([$N | to_entries[] | select(.key | startswith(\"exits.l2.\")) | .value] | add) * .configs[3].summary.exit_multiplication - .configs[3].summary.exits) | fabs < 0.01" "true"
+check "multiplication l2 > 1" "$J" '.configs[3].summary.exit_multiplication > 1' "true"
+check "exits per pf" "$J" \
+	'[.configs[] | (.summary.exits_per_guest_pf * .summary.guest_page_faults - .summary.exits) | fabs < 0.01] | all' "true"
+check "pt pages of L0 in l2" "$J" \
+	".configs[3].summary.pt_pages_peak_by_level.l0 == $N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept02\"] + $N[\"pt_peak.shadow_l0\"]" "true"
+check "pt pages of L1 in l2" "$J" \
+	".configs[3].summary.pt_pages_peak_by_level.l1 == $N[\"pt_peak.ept12\"] + $N[\"pt_peak.shadow_l1\"] + $N[\"pt_peak.guest_l1\"]" "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
