@@ -3,7 +3,11 @@
  * hostile L1 and a hostile L2.
  *
  * The first byte picks EPT (with or without A/D, execute-only offered or
- * not) or NPT and EPT02's largest leaf; the rest is a sequence of
+ * not) or NPT and EPT02's largest leaf. L1 starts with a working EPT12 in
+ * its pool (PML4 -> PDPT -> PD -> PT: PT maps gpa2 [0, 2 MiB) to RAM, its
+ * last 16 entries to the pool itself; PD[1] a 2 MiB leaf to RAM, PD[2]
+ * one to the read-only slot) loaded, so that mutations start from
+ * translations that work; the rest of the input is a sequence of
  * operations:
  *   L1 stores any 4 or 8 bytes into a pool of 16 L1 pages that serve as
  *     EPT12 tables (entries pointing into the pool give loops, self
@@ -206,7 +210,7 @@ static void op_access(struct world *w)
 {
 	uint8_t sel = (uint8_t)take(w, 1);
 	enum access_type t = (enum access_type)(sel % 3);
-	uint64_t gpa2 = sel & 0x80 ? take(w, 6) : (take(w, 3) & 0x3fffff) << 3;
+	uint64_t gpa2 = sel & 0x80 ? take(w, 6) : (take(w, 3) & 0x1fffff) << 3; /* mostly the first 3 x 2 MiB */
 	struct xlate_result ours, ref;
 	struct hw_mmu m;
 	struct mmu_fault f;
@@ -264,6 +268,48 @@ static void op_access(struct world *w)
 	}
 }
 
+static uint64_t table_entry(const struct world *w, uint64_t gpa1)
+{
+	return gpa1 | (w->kind == TDP_EPT ? EPT_R | EPT_W | EPT_X : PTE_P | PTE_RW | PTE_US);
+}
+
+static uint64_t leaf_entry(const struct world *w, uint64_t gpa1, bool large)
+{
+	return table_entry(w, gpa1) | (large ? PTE_PS : 0) |
+	       (w->kind == TDP_EPT ? (uint64_t)MT_WB << EPT_MT_SHIFT : 0);
+}
+
+/* The starting EPT12 (see the header), written straight into L1's memory. */
+static void skeleton(struct world *w, bool ad)
+{
+	struct xlate_result fail;
+	uint64_t pool = POOL_GFN1 << 12;
+
+	for (unsigned level = 0; level < 3; level++)
+		if (guestmem_write(&w->gm, pool + level * 0x1000, 8, table_entry(w, pool + (level + 1) * 0x1000)) != MEM_OK)
+			die("setup", "skeleton");
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t target = i < 512 - POOL_PAGES ? (UINT64_C(0x1000) + i) << 12 : pool + (i - (512 - POOL_PAGES)) * 0x1000;
+
+		if (guestmem_write(&w->gm, pool + 3 * 0x1000 + 8 * i, 8, leaf_entry(w, target, false)) != MEM_OK)
+			die("setup", "skeleton");
+	}
+	if (guestmem_write(&w->gm, pool + 2 * 0x1000 + 8, 8, leaf_entry(w, UINT64_C(0x2000000), true)) != MEM_OK ||
+	    guestmem_write(&w->gm, pool + 2 * 0x1000 + 16, 8, leaf_entry(w, RO_GFN1 << 12, true)) != MEM_OK)
+		die("setup", "skeleton");
+	memset(&w->r12, 0, sizeof(w->r12));
+	if (w->kind == TDP_EPT) {
+		w->r12.eptp12 = pool | MT_WB | (3u << EPTP_WALK_SHIFT) | (ad ? EPTP_AD : 0);
+	} else {
+		w->r12.ncr3 = pool;
+		w->r12.ncr4 = CR4_PAE;
+		w->r12.nefer = EFER_LME | EFER_LMA | EFER_NXE;
+	}
+	if (ntdp_load_root(w->n, &w->r12, &fail) != NTDP_OK)
+		die("setup", "the skeleton's root was refused");
+	w->loaded = true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct world w;
@@ -308,6 +354,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.n = ntdp_create(&nc, &why);
 	if (!w.n)
 		die("setup", why);
+	skeleton(&w, sel & 0x40);
 	while (w.p < w.end) {
 		switch (take(&w, 1) % 8) {
 		case 0: case 1: case 2:
