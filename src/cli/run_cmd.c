@@ -17,8 +17,8 @@ static void progress(const struct run_cmdline *c, unsigned i, unsigned n, enum r
 	if (done)
 		fprintf(stderr, "\r\033[K");
 	else
-		fprintf(stderr, "\r\033[Knestmmu run: [%u/%u] %s on %s ...", i + 1, n, wl_name(c->opt.wl.kind),
-			run_cfg_name(cfg));
+		fprintf(stderr, "\r\033[Knestmmu run: [%u/%u] %s on %s, %u vCPU(s) ...", i + 1, n,
+			wl_name(c->opt.wl.kind), run_cfg_name(cfg), c->opt.vcpus);
 	fflush(stderr);
 }
 
@@ -26,7 +26,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_cmdline *c = calloc(1, sizeof(*c));
 	struct run_result *res;
-	unsigned n = 0, k = 0;
+	unsigned ncfg = 0, n, k = 0;
 	int rc;
 
 	if (!c) {
@@ -51,7 +51,8 @@ int cmd_run(int argc, char **argv)
 	if (c->progress < 0)
 		c->progress = isatty(STDERR_FILENO) ? 1 : 0;
 	for (int i = 0; i < RUN_CFGS; i++)
-		n += c->cfg_on[i];
+		ncfg += c->cfg_on[i];
+	n = ncfg * c->nvcpu_counts;
 	res = calloc(n, sizeof(*res));
 	if (!res) {
 		fprintf(stderr, "nestmmu run: out of memory\n");
@@ -59,17 +60,22 @@ int cmd_run(int argc, char **argv)
 		return EXIT_INPUT;
 	}
 	rc = 0;
-	for (int i = 0; i < RUN_CFGS; i++) {
-		if (!c->cfg_on[i])
-			continue;
-		progress(c, k, n, (enum run_cfg)i, false);
-		if (!run_one(&c->opt, (enum run_cfg)i, &c->profile, &res[k])) {
-			progress(c, k, n, (enum run_cfg)i, true);
-			fprintf(stderr, "nestmmu run: %s: %s\n", run_cfg_name((enum run_cfg)i), res[k].error);
-			rc = EXIT_INPUT;
+	for (unsigned v = 0; v < c->nvcpu_counts; v++) {
+		c->opt.vcpus = c->vcpu_counts[v];
+		for (int i = 0; i < RUN_CFGS; i++) {
+			if (!c->cfg_on[i])
+				continue;
+			progress(c, k, n, (enum run_cfg)i, false);
+			if (!run_one(&c->opt, (enum run_cfg)i, &c->profile, &res[k])) {
+				progress(c, k, n, (enum run_cfg)i, true);
+				fprintf(stderr, "nestmmu run: %s, %u vCPU(s): %s\n", run_cfg_name((enum run_cfg)i),
+					c->opt.vcpus, res[k].error);
+				rc = EXIT_INPUT;
+			}
+			k++;
 		}
-		k++;
 	}
+	c->opt.vcpus = c->vcpu_counts[0];
 	progress(c, k, n, RUN_NATIVE, true);
 	switch (c->format) {
 	case RUN_FMT_JSON: run_report_json(stdout, c, res, n); break;

@@ -76,7 +76,8 @@ void run_usage(FILE *out)
 			run_cfg_help((enum run_cfg)i));
 	fprintf(out,
 		"      --cpu intel|amd   the processor: EPT (intel, default) or NPT (amd)\n"
-		"      --vcpus N         vCPUs of the guest, 1..64 (default 1)\n"
+		"      --vcpus N[,N...]  vCPUs of the guest, 1..64 (default 1); several counts run every\n"
+		"                        configuration for each and add a scaling table\n"
 		"      --mode MODE       guest paging: 32-bit, pae, 4-level (default), 5-level\n"
 		"      --ram SIZE        guest RAM (default 4G; suffixes K, M, G, T)\n"
 		"      --seed N          the workload's seed (default 1); a run is a function of\n"
@@ -222,6 +223,32 @@ static int parse_configs(struct run_cmdline *c, const char *list)
 	return bad("--configs: no configuration in '%s'", list);
 }
 
+static int parse_vcpus(struct run_cmdline *c, const char *list)
+{
+	char buf[128];
+	char *save = NULL, *tok;
+	uint64_t v;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad("--vcpus: list too long");
+	strcpy(buf, list);
+	c->nvcpu_counts = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!parse_u64(tok, false, &v) || v < 1 || v > 64)
+			return bad("--vcpus: '%s' is not a number 1..64", tok);
+		for (unsigned i = 0; i < c->nvcpu_counts; i++)
+			if (c->vcpu_counts[i] == v)
+				return bad("--vcpus: %s given twice", tok);
+		if (c->nvcpu_counts == RUN_MAX_VCPU_COUNTS)
+			return bad("--vcpus: at most %d counts", RUN_MAX_VCPU_COUNTS);
+		c->vcpu_counts[c->nvcpu_counts++] = (unsigned)v;
+	}
+	if (!c->nvcpu_counts)
+		return bad("--vcpus: no count in '%s'", list);
+	c->opt.vcpus = c->vcpu_counts[0];
+	return 0;
+}
+
 static int parse_mode(const char *s, enum paging_mode *m)
 {
 	if (!strcmp(s, "32-bit") || !strcmp(s, "32"))
@@ -281,6 +308,8 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 
 	memset(c, 0, sizeof(*c));
 	run_options_default(&c->opt);
+	c->vcpu_counts[0] = c->opt.vcpus;
+	c->nvcpu_counts = 1;
 	for (int i = 0; i < RUN_CFGS; i++)
 		c->cfg_on[i] = true;
 	c->progress = -1;
@@ -320,9 +349,8 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			else
 				return bad("--cpu: '%s' is not intel or amd", val);
 		} else if (!strcmp(name, "--vcpus")) {
-			if (!parse_u64(val, false, &v) || v < 1 || v > 64)
-				return bad("--vcpus: '%s' is not a number 1..64", val);
-			c->opt.vcpus = (unsigned)v;
+			if ((rc = parse_vcpus(c, val)) != 0)
+				return rc;
 		} else if (!strcmp(name, "--mode")) {
 			if ((rc = parse_mode(val, &c->opt.mode)) != 0)
 				return rc;

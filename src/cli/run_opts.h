@@ -13,8 +13,13 @@
 
 enum run_format { RUN_FMT_TEXT, RUN_FMT_JSON, RUN_FMT_CSV };
 
+/* Most vCPU counts one command compares (--vcpus 1,2,4,...). */
+#define RUN_MAX_VCPU_COUNTS 8
+
 struct run_cmdline {
-	struct run_options opt;
+	struct run_options opt;      /* opt.vcpus: the first count */
+	unsigned vcpu_counts[RUN_MAX_VCPU_COUNTS];
+	unsigned nvcpu_counts;       /* >= 1 */
 	bool cfg_on[RUN_CFGS];       /* configurations to run, in enum order */
 	enum run_format format;
 	const char *profile_file;    /* NULL: the built-in profile of the vendor */
@@ -32,7 +37,12 @@ void run_usage(FILE *out);
 /* The workload parameters (--set) with their current values. */
 void run_list_params(FILE *out, const struct wl_params *p);
 
-/* ---- reports ---- */
+/*
+ * ---- reports ----
+ * res[] holds, for each vCPU count in c->vcpu_counts order, one result per
+ * chosen configuration (in enum order); n = counts x configurations.
+ * Slowdowns are against native with the same vCPU count.
+ */
 void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n);
 void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n);
 void run_report_csv(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n);

@@ -10,11 +10,11 @@
 #include "cli/json.h"
 #include "cli/run_opts.h"
 
-/* The native result among the results, if it ran and completed. */
-static const struct run_result *native_of(const struct run_result *res, unsigned n)
+/* The native result with `vcpus` vCPUs among the results, if it ran and completed. */
+static const struct run_result *native_of(const struct run_result *res, unsigned n, unsigned vcpus)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (res[i].cfg == RUN_NATIVE && res[i].ok)
+		if (res[i].cfg == RUN_NATIVE && res[i].ok && res[i].vcpus == vcpus)
 			return &res[i];
 	return NULL;
 }
@@ -32,7 +32,7 @@ static const char *vendor_name(enum cpu_vendor v)
 	return v == CPU_AMD ? "amd" : "intel";
 }
 
-static void describe(FILE *out, const struct run_cmdline *c)
+static void describe(FILE *out, const struct run_cmdline *c, unsigned vcpus)
 {
 	const struct run_options *o = &c->opt;
 	unsigned np;
@@ -43,7 +43,7 @@ static void describe(FILE *out, const struct run_cmdline *c)
 		if (pi[i].kinds & (1u << o->wl.kind))
 			fprintf(out, " %s=%" PRIu64, pi[i].name, run_wl_param_get(&o->wl, &pi[i]));
 	fprintf(out, "\nmachine %s (%s), %u vCPU%s, %s guest, %" PRIu64 " MiB RAM%s; cost profile %s\n",
-		vendor_name(o->vendor), o->vendor == CPU_AMD ? "NPT" : "EPT", o->vcpus, o->vcpus > 1 ? "s" : "",
+		vendor_name(o->vendor), o->vendor == CPU_AMD ? "NPT" : "EPT", vcpus, vcpus > 1 ? "s" : "",
 		paging_mode_name(o->mode), o->ram_bytes >> 20, o->check ? ", checked" : "", c->profile.name);
 }
 
@@ -168,13 +168,14 @@ static bool any_nonzero(const struct run_result *res, unsigned n, uint64_t (*get
 	return false;
 }
 
-void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n)
+/* One table: the results of one vCPU count. */
+static void text_table(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n)
 {
-	const struct run_result *nat = native_of(res, n);
+	const struct run_result *nat = native_of(res, n, res[0].vcpus);
 	double v[RUN_CFGS];
 	int h;
 
-	describe(out, c);
+	describe(out, c, res[0].vcpus);
 	fputc('\n', out);
 	row_label(out, "");
 	for (unsigned i = 0; i < n; i++)
@@ -274,6 +275,62 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 			fprintf(out, "%s failed: %s\n", run_cfg_name(res[i].cfg), res[i].error);
 }
 
+/*
+ * Several vCPU counts: the estimate of each configuration relative to
+ * native and to l1-tdp with the same count, one column per count (seed 000
+ * reports that the cost of nesting grows with the vCPU count).
+ */
+static void scaling_table(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned ncfg)
+{
+	static const struct { enum run_cfg base; enum cnt_level only; const char *what; } bases[2] = {
+		{ RUN_NATIVE, CNT_LEVELS, "native" }, { RUN_L1_TDP, CNT_L2, "l1-tdp (the L2/L1 ratio)" },
+	};
+	char label[64], cell[32];
+
+	for (unsigned b = 0; b < 2; b++) {
+		fprintf(out, "\nestimated time relative to %s, by vCPU count:\n", bases[b].what);
+		row_label(out, "");
+		for (unsigned v = 0; v < c->nvcpu_counts; v++) {
+			snprintf(cell, sizeof(cell), "%u vCPU%s", c->vcpu_counts[v], c->vcpu_counts[v] > 1 ? "s" : "");
+			fprintf(out, "%*s", COLW, cell);
+		}
+		fputc('\n', out);
+		for (unsigned i = 0; i < ncfg; i++) {
+			if (res[i].cfg == bases[b].base ||
+			    (bases[b].only != CNT_LEVELS && run_cfg_guest_level(res[i].cfg) != bases[b].only))
+				continue;
+			snprintf(label, sizeof(label), "  %s", run_cfg_name(res[i].cfg));
+			row_label(out, label);
+			for (unsigned v = 0; v < c->nvcpu_counts; v++) {
+				const struct run_result *slice = res + v * ncfg, *r = &slice[i], *base = NULL;
+
+				for (unsigned j = 0; j < ncfg; j++)
+					if (slice[j].cfg == bases[b].base && slice[j].ok)
+						base = &slice[j];
+				if (r->ok && base && base->est.seconds > 0)
+					snprintf(cell, sizeof(cell), "%.3fx", r->est.seconds / base->est.seconds);
+				else
+					snprintf(cell, sizeof(cell), "-");
+				fprintf(out, "%*s", COLW, cell);
+			}
+			fputc('\n', out);
+		}
+	}
+}
+
+void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n)
+{
+	unsigned ncfg = c->nvcpu_counts ? n / c->nvcpu_counts : n;
+
+	for (unsigned v = 0; v < c->nvcpu_counts; v++) {
+		if (v)
+			fputc('\n', out);
+		text_table(out, c, res + v * ncfg, ncfg);
+	}
+	if (c->nvcpu_counts > 1)
+		scaling_table(out, c, res, ncfg);
+}
+
 /* ---- JSON ---- */
 
 static void json_profile(struct json_writer *w, const struct cost_profile *p)
@@ -312,6 +369,7 @@ static void json_config(struct json_writer *w, const struct run_result *r, const
 	if (!r->ok)
 		json_kv_string(w, "error", r->error);
 	json_kv_uint(w, "guest_level", run_cfg_guest_level(r->cfg));
+	json_kv_uint(w, "vcpus", r->vcpus);
 	json_kv_double(w, "est_seconds", r->ok ? r->est.seconds : NAN);
 	json_kv_double(w, "est_cycles", r->ok ? r->est.cycles : NAN);
 	json_kv_double(w, "slowdown", slowdown(r, nat));
@@ -362,7 +420,6 @@ static void json_config(struct json_writer *w, const struct run_result *r, const
 void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n)
 {
 	const struct run_options *o = &c->opt;
-	const struct run_result *nat = native_of(res, n);
 	struct json_writer w;
 	unsigned np;
 	const struct wl_param_info *pi = run_wl_params(&np);
@@ -384,6 +441,11 @@ void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_re
 	json_object_begin(&w);
 	json_kv_string(&w, "cpu", vendor_name(o->vendor));
 	json_kv_uint(&w, "vcpus", o->vcpus);
+	json_key(&w, "vcpu_counts");
+	json_array_begin(&w);
+	for (unsigned v = 0; v < c->nvcpu_counts; v++)
+		json_uint(&w, c->vcpu_counts[v]);
+	json_array_end(&w);
 	json_kv_string(&w, "mode", paging_mode_name(o->mode));
 	json_kv_uint(&w, "ram_bytes", o->ram_bytes);
 	json_kv_bool(&w, "pcid", o->pcid);
@@ -397,7 +459,7 @@ void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_re
 	json_key(&w, "configs");
 	json_array_begin(&w);
 	for (unsigned i = 0; i < n; i++)
-		json_config(&w, &res[i], nat);
+		json_config(&w, &res[i], native_of(res, n, res[i].vcpus));
 	json_array_end(&w);
 	json_object_end(&w);
 	json_raw(&w, "\n");
@@ -409,7 +471,6 @@ void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_re
 
 void run_report_csv(FILE *out, const struct run_cmdline *c, const struct run_result *res, unsigned n)
 {
-	const struct run_result *nat = native_of(res, n);
 	size_t nc = counters_count();
 	char name[COUNTERS_NAME_MAX];
 
@@ -421,10 +482,10 @@ void run_report_csv(FILE *out, const struct run_cmdline *c, const struct run_res
 	fputc('\n', out);
 	for (unsigned i = 0; i < n; i++) {
 		const struct run_result *r = &res[i];
-		double s = slowdown(r, nat);
+		double s = slowdown(r, native_of(res, n, r->vcpus));
 
 		fprintf(out, "%s,%d,%s,%" PRIu64 ",%s,%u,%s,", run_cfg_name(r->cfg), r->ok, wl_name(c->opt.wl.kind),
-			c->opt.wl.seed, vendor_name(c->opt.vendor), c->opt.vcpus, paging_mode_name(c->opt.mode));
+			c->opt.wl.seed, vendor_name(c->opt.vendor), r->vcpus, paging_mode_name(c->opt.mode));
 		if (r->ok)
 			fprintf(out, "%.9g,", r->est.seconds);
 		else

@@ -281,6 +281,7 @@ bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_prof
 	memset(r, 0, sizeof(*r));
 	memset(&x, 0, sizeof(x));
 	r->cfg = c;
+	r->vcpus = o->vcpus;
 	r->ok = true;
 	if ((why = run_options_invalid(o)) != NULL) {
 		fail(r, "%s", why);

@@ -82,6 +82,7 @@ struct run_result {
 	struct wl_report wl;
 	struct cost_estimate est;
 	double host_seconds;        /* how long the simulation took (informational, not a result) */
+	unsigned vcpus;             /* the run's vCPU count (run_options.vcpus) */
 	uint64_t checks;            /* oracle runs (check) */
 	uint64_t sim_bytes;         /* host memory stored by the simulated machine (page contents) */
 };

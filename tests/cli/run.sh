@@ -22,6 +22,9 @@ expect "bad cpu" 2 err "--cpu: 'arm' is not intel or amd" -- run --cpu arm
 expect "vcpus 0" 2 err "--vcpus: '0' is not a number 1..64" -- run --vcpus 0
 expect "vcpus 65" 2 err "--vcpus: '65'" -- run --vcpus 65
 expect "vcpus junk" 2 err "--vcpus: '2x'" -- run --vcpus 2x
+expect "vcpus twice" 2 err "--vcpus: 2 given twice" -- run --vcpus 2,1,2
+expect "vcpus too many" 2 err "--vcpus: at most 8 counts" -- run --vcpus 1,2,3,4,5,6,7,8,9
+expect "vcpus bad in list" 2 err "--vcpus: '0' is not" -- run --vcpus 1,0
 expect "bad config" 2 err "unknown configuration 'l3-tdp'" -- run --configs native,l3-tdp
 expect "empty configs" 2 err "no configuration" -- run --configs ,
 expect "bad mode" 2 err "--mode: '6-level'" -- run --mode 6-level
@@ -122,6 +125,17 @@ check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exi
 check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
+
+# ---- several vCPU counts: every configuration for each count, slowdowns against the same count ----
+run_capture run "${SMALL[@]}" --json --configs native,l1-tdp,l2-tdp-on-tdp --vcpus 1,2
+check "vcpu counts" "$OUT" '.options.vcpu_counts | join(",")' "1,2"
+check "runs per count" "$OUT" '[.configs[].vcpus] | join(",")' "1,1,1,2,2,2"
+check "native per count" "$OUT" '[.configs[] | select(.name == "native") | .slowdown] | join(",")' "1,1"
+check "slowdown per count" "$OUT" \
+	'(.configs[4].est_seconds / .configs[3].est_seconds - .configs[4].slowdown) | fabs < 1e-6' "true"
+check "two vcpus run on two" "$OUT" '.configs[5].counters["instructions.l2"] > 0' "true"
+run_capture run "${SMALL[@]}" --configs native,l1-tdp,l2-tdp-on-tdp --vcpus 1,2
+grep -q "relative to l1-tdp (the L2/L1 ratio), by vCPU count" <<<"$OUT" || fail "scaling table: $OUT"
 
 # ---- a user profile changes the estimate, not the counts ----
 printf 'base intel\nvmexit_roundtrip 100000 # test\n' >"$TMP/slow.cost"
