@@ -89,6 +89,7 @@ void run_usage(FILE *out)
 		"      --tdp-page 4K|2M|1G  largest TDP page (default 1G)\n"
 		"      --no-unsync       shadow paging: never leave guest leaf tables unsync\n"
 		"      --no-ipi-exits    sending an IPI does not exit (IPI virtualization)\n"
+		"      --no-vmcs-shadowing  nested, Intel: each VMREAD/VMWRITE of L1 exits to L0\n"
 		"      --cost-profile FILE  constants over the vendor's built-in profile\n"
 		"                        (docs/cost-model.md)\n"
 		"      --check           run the oracle after every guest operation (slow)\n"
@@ -386,6 +387,8 @@ int run_parse(int argc, char **argv, struct run_cmdline *c)
 			c->opt.shadow_unsync = false;
 		} else if (!strcmp(name, "--no-ipi-exits")) {
 			c->opt.ipi_exits = false;
+		} else if (!strcmp(name, "--no-vmcs-shadowing")) {
+			c->opt.vmcs_shadowing = false;
 		} else if (!strcmp(name, "--cost-profile")) {
 			c->profile_file = val;
 		} else if (!strcmp(name, "--check")) {

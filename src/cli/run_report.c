@@ -453,6 +453,7 @@ void run_report_json(FILE *out, const struct run_cmdline *c, const struct run_re
 	json_kv_uint(&w, "tdp_max_level", o->tdp_max_level);
 	json_kv_bool(&w, "shadow_unsync", o->shadow_unsync);
 	json_kv_bool(&w, "ipi_exits", o->ipi_exits);
+	json_kv_bool(&w, "vmcs_shadowing", o->vmcs_shadowing);
 	json_kv_bool(&w, "check", o->check);
 	json_object_end(&w);
 	json_profile(&w, &c->profile);

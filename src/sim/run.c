@@ -62,6 +62,7 @@ void run_options_default(struct run_options *o)
 	o->tdp_max_level = 3;
 	o->shadow_unsync = true;
 	o->ipi_exits = true;
+	o->vmcs_shadowing = true;
 	wl_params_default(&o->wl, WL_KBUILD);
 }
 
@@ -193,6 +194,7 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 	nc.l1.max_level = o->tdp_max_level;
 	nc.l1.ipi_exits = o->ipi_exits;
 	nc.ept02_max_level = o->tdp_max_level;
+	nc.no_vmcs_shadowing = !o->vmcs_shadowing;
 	vm_config_default(&vc2);
 	vc2.vendor = o->vendor;
 	vc2.ncpus = o->vcpus;

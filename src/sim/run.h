@@ -63,6 +63,7 @@ struct run_options {
 	unsigned tdp_max_level;    /* largest TDP leaf: 1 4K, 2 2M, 3 1G */
 	bool shadow_unsync;        /* shadow paging: unsync leaf tables */
 	bool ipi_exits;            /* sending an IPI exits (no IPI virtualization) */
+	bool vmcs_shadowing;       /* Intel, nested: L1's VMREAD/VMWRITE complete without exits */
 	bool check;                /* the oracle after every guest operation */
 	struct wl_params wl;
 };

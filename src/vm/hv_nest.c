@@ -64,6 +64,7 @@ bool nest_l1_prepare(struct hv_nest *h, struct vcpu *v2, struct hv_hw *hw12)
 	memset(hw12, 0, sizeof(*hw12));
 	if (!h->l1_ops->prepare(h->l1, v2, hw12))
 		return false;
+	nest_vmcs_entry_write(h, v2, hw12);
 	if (!(h->launched & bit)) {
 		/* L1's VMLAUNCH / VMRUN: an exit to L0 */
 		h->launched |= bit;
@@ -77,8 +78,10 @@ enum hv_action nest_reflect(struct hv_nest *h, struct vcpu *v2, struct hv_exit *
 	enum hv_action a;
 
 	e->reflected = true;
+	nest_vmcs_exit_read(h, v2, e);
 	l1_port_set_vcpu(&h->port, nest_l1_vcpu(h, v2));
 	a = h->l1_ops->handle_exit(h->l1, v2, e);
+	nest_vmcs_exit_done(h, v2, a);
 	h->cnt->exits[CNT_L1][CNT_BY_L0][CNT_EXIT_VMRESUME]++;
 	return a;
 }
@@ -129,6 +132,8 @@ struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_c
 	h->vm2 = vm_create_nested(l2cfg, &host, err);
 	if (!h->vm2)
 		goto fail;
+	if (!nest_vmcs_init(h, err))
+		goto fail;
 	if (!h->kind->init(h, err))
 		goto fail;
 	vm_set_hv(h->vm2, h->kind->ops, h, 2);
@@ -144,6 +149,7 @@ void hv_nest_destroy(struct hv_nest *h)
 		return;
 	if (h->kind)
 		h->kind->fini(h);
+	nest_vmcs_fini(h);
 	if (h->vm2)
 		vm_destroy(h->vm2);
 	if (h->l1_frames)

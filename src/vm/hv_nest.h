@@ -32,8 +32,9 @@
  * the EPT02 root's translations, and L0's own pending EPT02 flushes are
  * done (INVEPT single-context per EPTP02 / flush of the ASID).
  *
- * VMCS shadowing is assumed on Intel (VMREAD/VMWRITE of the exit
- * information do not exit); AMD's VMCB lives in memory.
+ * L1 reads the exit information and writes its L2 state through VMCS12
+ * (VMREAD/VMWRITE: exits unless VMCS shadowing is on, the default) or
+ * VMCB12 (memory accesses): hv_nest_vmcs.c.
  */
 #ifndef NESTMMU_VM_HV_NEST_H
 #define NESTMMU_VM_HV_NEST_H
@@ -59,6 +60,7 @@ struct hv_nest_config {
 	uint64_t l1_npages;
 	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
+	bool no_vmcs_shadowing;    /* Intel: L1's VMREAD/VMWRITE exit (hv_nest_vmcs.c) */
 };
 
 struct hv_nest;

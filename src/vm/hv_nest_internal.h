@@ -42,6 +42,7 @@ struct hv_nest {
 	const struct nest_kind_ops *kind;
 	void *mode;                   /* the configuration's L0 state */
 	uint64_t launched;            /* bit i: L2 vCPU i was entered once (VMLAUNCH done) */
+	struct nest_vmcs *vmcs;       /* L1's VMCS12 / VMCB12 accesses (hv_nest_vmcs.c) */
 };
 
 extern const struct nest_kind_ops nest_tdp_on_tdp_ops;
@@ -59,5 +60,15 @@ bool nest_l1_prepare(struct hv_nest *h, struct vcpu *v2, struct hv_hw *hw12);
  * exit at level 1). Marks e reflected.
  */
 enum hv_action nest_reflect(struct hv_nest *h, struct vcpu *v2, struct hv_exit *e);
+
+/* ---- hv_nest_vmcs.c: L1's accesses to VMCS12 / VMCB12 (the rules are there) ---- */
+bool nest_vmcs_init(struct hv_nest *h, const char **err);
+void nest_vmcs_fini(struct hv_nest *h);
+/* L1 reads the exit information of a reflected exit. */
+void nest_vmcs_exit_read(struct hv_nest *h, struct vcpu *v2, const struct hv_exit *e);
+/* L1 writes what its handler's answer needs (an injected event). */
+void nest_vmcs_exit_done(struct hv_nest *h, struct vcpu *v2, enum hv_action a);
+/* L1 writes the fields of its L2 state that changed since the vCPU's last entry. */
+void nest_vmcs_entry_write(struct hv_nest *h, struct vcpu *v2, const struct hv_hw *hw12);
 
 #endif

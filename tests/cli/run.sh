@@ -126,6 +126,20 @@ check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.np
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
 
+# ---- VMCS shadowing off: L1's VMREAD/VMWRITE exit, nothing else changes ----
+run_capture run "${SMALL[@]}" --json --configs l2-tdp-on-tdp --no-vmcs-shadowing
+V='.configs[0].counters'
+check "no shadowing option" "$OUT" '.options.vmcs_shadowing' "false"
+# a reflected EPT violation: L1 reads at least the reason, the qualification and the gpa
+check "vmread exits" "$OUT" "$V[\"exits.l1.by_l0.vmread_vmwrite\"] >= 3 * $V[\"exits.l2.reflected.ept_violation\"]" "true"
+check "vmread exits > 0" "$OUT" "$V[\"exits.l1.by_l0.vmread_vmwrite\"] > 0" "true"
+check "shadowing: no vmread exits" "$J" "$N[\"exits.l1.by_l0.vmread_vmwrite\"]" "0"
+check "same other exits" "$OUT" \
+	"$V[\"exits.l2.reflected.ept_violation\"] == $(jq "$N[\"exits.l2.reflected.ept_violation\"]" <<<"$J")" "true"
+check "slower without shadowing" "$OUT" ".configs[0].est_seconds > $(jq '.configs[3].est_seconds' <<<"$J")" "true"
+run_capture run "${SMALL[@]}" --json --configs l2-tdp-on-tdp --no-vmcs-shadowing --cpu amd
+check "amd: VMCB is memory" "$OUT" "$V[\"exits.l1.by_l0.vmread_vmwrite\"]" "0"
+
 # ---- several vCPU counts: every configuration for each count, slowdowns against the same count ----
 run_capture run "${SMALL[@]}" --json --configs native,l1-tdp,l2-tdp-on-tdp --vcpus 1,2
 check "vcpu counts" "$OUT" '.options.vcpu_counts | join(",")' "1,2"
