@@ -90,6 +90,8 @@ static const struct nest_kind_ops *kind_ops(enum nest_kind k)
 	switch (k) {
 	case NEST_TDP_ON_TDP:
 		return &nest_tdp_on_tdp_ops;
+	case NEST_PV:
+		return &nest_pv_ops;
 	}
 	return NULL;
 }
@@ -154,4 +156,9 @@ void hv_nest_destroy(struct hv_nest *h)
 struct vm *hv_nest_l2(struct hv_nest *h)
 {
 	return h->vm2;
+}
+
+int hv_nest_check(struct hv_nest *h, char *msg, size_t len)
+{
+	return h->kind->check ? h->kind->check(h, msg, len) : 0;
 }

@@ -39,6 +39,7 @@
 #define NESTMMU_VM_HV_NEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mem/frames.h"
@@ -47,6 +48,7 @@
 
 enum nest_kind {
 	NEST_TDP_ON_TDP,
+	NEST_PV,
 };
 
 struct hv_nest_config {
@@ -58,6 +60,7 @@ struct hv_nest_config {
 	uint64_t l1_npages;
 	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
+	uint64_t pv_max_pages;     /* NEST_PV: L2 pages L0 maps at once (kpop max_pages; 0: L1's RAM pages) */
 };
 
 struct hv_nest;
@@ -66,5 +69,18 @@ struct hv_nest;
 struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_config *l2cfg, const char **err);
 void hv_nest_destroy(struct hv_nest *h);
 struct vm *hv_nest_l2(struct hv_nest *h);
+
+/*
+ * The configuration's own consistency check of L0's structures for L2
+ * (NEST_PV: kpop_check, the isolation invariant), for --check: 0 if it
+ * holds (or the configuration has none), else -1 with a message.
+ */
+int hv_nest_check(struct hv_nest *h, char *msg, size_t len);
+
+/* NEST_PV: L0's KPOP state and the L1 engine (NULL in other configurations). */
+struct kpop;
+struct hv_pv;
+struct kpop *hv_nest_kpop(struct hv_nest *h);
+struct hv_pv *hv_nest_pv_l1(struct hv_nest *h);
 
 #endif

@@ -24,6 +24,8 @@ struct nest_kind_ops {
 	bool (*init)(struct hv_nest *h, const char **err);
 	/* Frees what init made (called also after a failed init: fields may be NULL). */
 	void (*fini)(struct hv_nest *h);
+	/* Optional: checks L0's structures for L2 (hv_nest_check). */
+	int (*check)(struct hv_nest *h, char *msg, size_t len);
 	/* L0's hypervisor of vm2. */
 	const struct hv_ops *ops;
 };
@@ -43,6 +45,7 @@ struct hv_nest {
 };
 
 extern const struct nest_kind_ops nest_tdp_on_tdp_ops;
+extern const struct nest_kind_ops nest_pv_ops;
 
 struct vcpu *nest_l1_vcpu(struct hv_nest *h, const struct vcpu *v2);
 /*
