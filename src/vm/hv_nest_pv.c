@@ -54,17 +54,27 @@ struct nest_pv {
 /*
  * Collects the flushes KPOP asks for: a pending flag on any MMU an L2
  * vCPU runs on is owed to every L2 vCPU (and each is made to prepare
- * again), as hv_tdp_sync_flush does for EPT01.
+ * again), as hv_tdp_sync_flush does for EPT01. An MMU that died under a
+ * vCPU (L1 unloaded it while L2 runs on it: its tables are freed) makes
+ * every vCPU prepare again too, where the handle no longer validates: L2
+ * never walks freed tables.
  */
 static void pv_sync_flush(struct hv_nest *h)
 {
 	struct nest_pv *n = NPV(h);
-	bool any = false;
+	bool kick = false;
 
-	for (unsigned i = 0; i < vm_ncpus(h->vm2); i++)
-		if (n->handle[i] && kpop_flush_take(n->kp, n->handle[i]))
-			any = true;
-	if (any)
+	for (unsigned i = 0; i < vm_ncpus(h->vm2); i++) {
+		if (!n->handle[i])
+			continue;
+		if (!kpop_handle_valid(n->kp, n->handle[i])) {
+			n->handle[i] = 0;
+			kick = true;
+		} else if (kpop_flush_take(n->kp, n->handle[i])) {
+			kick = true;
+		}
+	}
+	if (kick)
 		n->flush_owed |= vm_kick_all(h->vm2);
 }
 

@@ -366,6 +366,11 @@ uint64_t hv_pv_handle(const struct hv_pv *p)
 	return p->handle;
 }
 
+uint64_t hv_pv_holder(const struct hv_pv *p)
+{
+	return p->root;
+}
+
 const struct hv_pv_stats *hv_pv_stats(const struct hv_pv *p)
 {
 	return &p->st;

@@ -80,8 +80,9 @@ const struct hv_ops *hv_pv_ops(void);
 
 /* What the record holds for gfn2 (read uncounted): true with *gfn1, *perms. */
 bool hv_pv_lookup(struct hv_pv *p, uint64_t gfn2, uint64_t *gfn1, unsigned *perms);
-/* The guest MMU's KPOP handle (0 before the first entry of an L2 vCPU). */
+/* The guest MMU's KPOP handle (0 before the first entry of an L2 vCPU), and its holder. */
 uint64_t hv_pv_handle(const struct hv_pv *p);
+uint64_t hv_pv_holder(const struct hv_pv *p);
 const struct hv_pv_stats *hv_pv_stats(const struct hv_pv *p);
 /* Why the engine last failed (an L0 refusal, an L1 access that failed), or NULL. */
 const char *hv_pv_error(const struct hv_pv *p);

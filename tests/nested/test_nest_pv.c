@@ -278,12 +278,39 @@ static void test_hypercalls_and_flush(void **state)
 	}
 }
 
+/*
+ * A hostile L1 unloads the MMU while L2 runs on it (its EPT02 is freed):
+ * L2's next access is a failed VM entry, never a walk of freed tables.
+ */
+static void test_unload_under_l2(void **state)
+{
+	struct pvx x;
+	struct guest_fault gf;
+	struct vcpu *v2, *v1;
+	uint64_t ret;
+
+	(void)state;
+	pvx_init(&x, CPU_INTEL, 1, 0);
+	v2 = vm_vcpu(x.vm2, 0);
+	v1 = vm_vcpu(x.vm1, 0);
+	assert_int_equal(vcpu_touch(v2, 0x3000, ACCESS_WRITE, &gf), VCPU_OK);
+	assert_int_equal(vcpu_hypercall(v1, KPOP_HC_MMU_UNLOAD, hv_pv_holder(hv_nest_pv_l1(x.h)), 0, &ret), VCPU_OK);
+	assert_int_equal(ret, 0); /* the last reference */
+	assert_int_equal(kpop_mmu_count(x.kp), 0);
+	assert_int_equal(kpop_tables_live(x.kp), 0);
+	assert_int_equal(vcpu_touch(v2, 0x3000, ACCESS_READ, &gf), VCPU_DEAD);
+	assert_non_null(strstr(vcpu_error(v2), "prepare"));
+	check_kpop(&x);
+	pvx_fini(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fault_path),
 		cmocka_unit_test(test_map_refused),
 		cmocka_unit_test(test_hypercalls_and_flush),
+		cmocka_unit_test(test_unload_under_l2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
