@@ -25,6 +25,8 @@ static const struct {
 	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
 	[RUN_L2_TDP_ON_TDP] = { "l2-tdp-on-tdp", CNT_L2,
 				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
+	[RUN_L2_PV] = { "l2-pv", CNT_L2,
+			"a guest of L1, itself a guest of L0: L1 tells L0 its mappings by hypercalls (KPOP)" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -110,7 +112,7 @@ static void fail(struct run_result *r, const char *fmt, ...)
 	r->ok = false;
 }
 
-/* The oracle, and the shadow MMU's own bookkeeping check. */
+/* The oracle, the shadow MMU's own bookkeeping check, and the nested configuration's isolation invariant. */
 static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 {
 	struct run_ctx *x = ctx;
@@ -129,8 +131,9 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 
 /*
  * L1 RAM for a nested run: the L2 guest's RAM, the L1 hypervisor's tables
- * (EPT12 with 4 KiB leaves: one table page per 512 pages, and the levels
- * above: a page in 256 is ample) and 64 MiB for the L1 OS itself.
+ * (EPT12 with 4 KiB leaves, or the PV engine's record: one page per 512
+ * pages, and the levels above: a page in 256 is ample; the PV engine's
+ * argument pages, one per vCPU, fit in the rest) and 64 MiB for the L1 OS.
  */
 static uint64_t l1_reserved_pages(const struct run_options *o)
 {
@@ -139,7 +142,7 @@ static uint64_t l1_reserved_pages(const struct run_options *o)
 	return l2 + l2 / 256 + 1024;
 }
 
-static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct run_result *r)
+static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum run_cfg c, struct run_result *r)
 {
 	struct vm_config vc1, vc2;
 	struct hv_tdp_config tc;
@@ -183,7 +186,7 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_PV ? NEST_PV : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
 	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
@@ -235,6 +238,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 		break;
 	}
 	case RUN_L2_TDP_ON_TDP:
+	case RUN_L2_PV:
 		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";
@@ -290,7 +294,7 @@ bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_prof
 		return false;
 	}
 	if (run_cfg_guest_level(c) == CNT_L2) {
-		if (!attach_nested(&x, o, r))
+		if (!attach_nested(&x, o, c, r))
 			goto out;
 	} else {
 		vm_config_default(&vc);

@@ -13,7 +13,11 @@
  *              (4-level, the guest's vCPU count) runs the L1 hypervisor,
  *              the same TDP engine at level 1, which runs the guest with
  *              EPT12/NPT12; L0 runs it on EPT02/NPT02, the shadow of EPT12
- *              (vm/hv_nest.h; guest code at level 2).
+ *              (vm/hv_nest.h; guest code at level 2);
+ *   l2-pv      the guest is L2 as above, but L1 runs it with paravirtual
+ *              nested paging (seed 003, KPOP): L1 keeps its own record and
+ *              tells L0 each mapping by a hypercall, L0 writes it into one
+ *              EPT02/NPT02 (vm/hv_pv.h, vm/hv_nest_pv.c); no EPT12.
  *
  * What is reported covers the workload only: the counters are a
  * difference between the end of the run and the moment the guest OS had
@@ -23,8 +27,9 @@
  * Checking (run_options.check): the guest OS model's oracle (guest/check.h:
  * every live mapping translated independently from the guest's own tables
  * and compared with what the hardware finds through the hypervisor's
- * structures and TLBs) after every guest operation, and the shadow MMU's
- * bookkeeping check (shadow_check) with it. Slow; for tests.
+ * structures and TLBs) after every guest operation, and with it the shadow
+ * MMU's bookkeeping check (shadow_check) and, for l2-pv, KPOP's isolation
+ * checker (kpop_check). Slow; for tests.
  */
 #ifndef NESTMMU_SIM_RUN_H
 #define NESTMMU_SIM_RUN_H
@@ -42,6 +47,7 @@ enum run_cfg {
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
 	RUN_L2_TDP_ON_TDP,
+	RUN_L2_PV,
 	RUN_CFGS,
 };
 

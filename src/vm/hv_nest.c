@@ -93,6 +93,8 @@ static const struct nest_kind_ops *kind_ops(enum nest_kind k)
 	switch (k) {
 	case NEST_TDP_ON_TDP:
 		return &nest_tdp_on_tdp_ops;
+	case NEST_PV:
+		return &nest_pv_ops;
 	}
 	return NULL;
 }

@@ -49,6 +49,7 @@
 
 enum nest_kind {
 	NEST_TDP_ON_TDP,
+	NEST_PV,
 };
 
 struct hv_nest_config {
@@ -61,6 +62,7 @@ struct hv_nest_config {
 	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
 	bool no_vmcs_shadowing;    /* Intel: L1's VMREAD/VMWRITE exit (hv_nest_vmcs.c) */
+	uint64_t pv_max_pages;     /* NEST_PV: L2 pages L0 maps at once (kpop max_pages; 0: L1's RAM pages) */
 };
 
 struct hv_nest;
@@ -76,5 +78,11 @@ struct vm *hv_nest_l2(struct hv_nest *h);
  * and what L0 gave L1. 0, or -1 with the first violation in msg.
  */
 int hv_nest_check(struct hv_nest *h, char *msg, size_t len);
+
+/* NEST_PV: L0's KPOP state and the L1 engine (NULL in other configurations). */
+struct kpop;
+struct hv_pv;
+struct kpop *hv_nest_kpop(struct hv_nest *h);
+struct hv_pv *hv_nest_pv_l1(struct hv_nest *h);
 
 #endif

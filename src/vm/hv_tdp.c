@@ -14,6 +14,8 @@ struct hv_tdp {
 	bool ipi_exits;
 	hv_store_fn store;
 	void *store_ctx;
+	hv_hypercall_fn hypercall;
+	void *hypercall_ctx;
 	uint64_t flush_owed; /* bit i: vCPU i must flush the MMU's translations at entry */
 };
 
@@ -94,7 +96,8 @@ static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	case HV_EXIT_IPI:
 		return HV_DONE;
 	case HV_EXIT_HYPERCALL:
-		e->hc_ret = HV_HC_ENOSYS;
+		e->hc_ret = h->hypercall ? h->hypercall(h->hypercall_ctx, v, (unsigned)e->value, e->args[0], e->args[1])
+					 : HV_HC_ENOSYS;
 		return HV_DONE;
 	case HV_EXIT_EPT_MISCONFIG:
 		e->error = "tdp: EPT misconfiguration in the hypervisor's own tables";
@@ -120,6 +123,12 @@ void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx)
 {
 	h->store = store ? store : rom_store;
 	h->store_ctx = store ? ctx : vm_guestmem(h->vm);
+}
+
+void hv_tdp_set_hypercall(struct hv_tdp *h, hv_hypercall_fn fn, void *ctx)
+{
+	h->hypercall = fn;
+	h->hypercall_ctx = fn ? ctx : NULL;
 }
 
 struct hv_tdp *hv_tdp_attach(struct vm *vm, const struct hv_tdp_config *c, const char **err)

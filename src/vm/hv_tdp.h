@@ -19,8 +19,10 @@
  *                         as ROM drops it); RET_PF_ERROR -> the VM dies;
  *   EPT misconfiguration  never expected from our own tables: the VM dies;
  *   IPI (ICR write)       done (the vCPU layer delivers it);
- *   hypercall             none is implemented at this level: returns
- *                         HV_HC_ENOSYS.
+ *   hypercall             none is implemented by the engine itself: passed
+ *                         to the hook set by hv_tdp_set_hypercall (L0
+ *                         running L1 under paravirtual nested paging routes
+ *                         KPOP calls there), else HV_HC_ENOSYS.
  *
  * TLB: the MMU raises a pending flag when it removed or lowered a
  * translation; the hypervisor then owes every vCPU a flush (KVM's remote
@@ -80,6 +82,14 @@ void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx);
  * the MMU's tables outside an exit of this VM (page tracking by nested TDP).
  */
 void hv_tdp_sync_flush(struct hv_tdp *h);
+
+/*
+ * A hypercall of the guest (VMCALL / VMMCALL by vCPU v, number nr, two
+ * argument words): the value for the guest's result register.
+ */
+typedef uint64_t (*hv_hypercall_fn)(void *ctx, struct vcpu *v, unsigned nr, uint64_t a0, uint64_t a1);
+/* Routes the guest's hypercalls to fn (NULL: none, every call answers HV_HC_ENOSYS). */
+void hv_tdp_set_hypercall(struct hv_tdp *h, hv_hypercall_fn fn, void *ctx);
 
 struct tdp_mmu *hv_tdp_mmu(struct hv_tdp *h);
 

@@ -58,7 +58,7 @@ grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp" <<<"$OUT" || fail "table 
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp,l2-pv"
 check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
 check "json native slowdown" "$J" '.configs[0].slowdown' "1"
 check "json profile" "$J" '.cost_profile.name' "intel"
@@ -107,6 +107,30 @@ check "pt pages of L0 in l2" "$J" \
 	".configs[3].summary.pt_pages_peak_by_level.l0 == $N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept02\"] + $N[\"pt_peak.shadow_l0\"]" "true"
 check "pt pages of L1 in l2" "$J" \
 	".configs[3].summary.pt_pages_peak_by_level.l1 == $N[\"pt_peak.ept12\"] + $N[\"pt_peak.shadow_l1\"] + $N[\"pt_peak.guest_l1\"]" "true"
+# paravirtual nested paging (KPOP): L1 builds no EPT12 and L0 protects nothing of it; every L2
+# fault L0 cannot fix is reflected to L1, which maps the page with one KPOP_HC_MAP (one
+# descriptor per call: a hypercall exit of L1) and resumes L2 (an exit of L1); L0 writes EPT02
+# at the MAP, so the retry does not exit
+P='.configs[4].counters'
+check "pv name" "$J" '.configs[4].name' "l2-pv"
+check "pv guest faults at l2" "$J" ".configs[4].summary.guest_page_faults == $P[\"guest_pf.l2\"]" "true"
+check "pv maps" "$J" "$P[\"hypercalls.l1.pv_map\"] > 0" "true"
+check "pv no ept12 pages" "$J" "[$P[\"pt_alloc.ept12\"], $P[\"pt_peak.ept12\"]] | all(. == 0)" "true"
+check "pv ept02 pages" "$J" "$P[\"pt_peak.ept02\"] > 0" "true"
+# no write of L1's is trapped: L1's violations are first touches of its memory, fixed in EPT01
+check "pv no trapped L1 writes" "$J" \
+	"$P[\"exits.l1.by_l0.ept_violation\"] + $P[\"exits.l2.by_l0.ept_violation\"] == $P[\"tdp_faults.l0\"]" "true"
+check "pv one map per reflection" "$J" \
+	"$P[\"exits.l2.reflected.ept_violation\"] == $P[\"hypercalls.l1.pv_map\"]" "true"
+check "pv hypercall exits are maps" "$J" \
+	"$P[\"exits.l1.by_l0.hypercall\"] == $P[\"hypercalls.l1.pv_map\"]" "true"
+check "pv vmresume per reflection" "$J" \
+	"$P[\"exits.l1.by_l0.vmresume_vmrun\"] == $P[\"exits.l2.reflected.ept_violation\"]" "true"
+check "pv l2 exits are the reflected ones" "$J" \
+	"$P[\"exits.l2.by_l0.ept_violation\"]" "0"
+check "pv no shadowing" "$J" "[$P[\"sw_walks.l0\"], $P[\"tdp_faults.l1\"], $P[\"tdp_entries_set.l1\"]] | all(. == 0)" "true"
+check "pv entries >= maps" "$J" "$P[\"tdp_entries_set.l0\"] >= $P[\"hypercalls.l1.pv_map\"]" "true"
+check "pv fewer exits than tdp-on-tdp" "$J" '.configs[4].summary.exits < .configs[3].summary.exits' "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
@@ -120,9 +144,12 @@ run_capture run "${SMALL[@]}" --json --seed 7
 [ "$(jq -S "$strip" <<<"$J")" != "$(jq -S "$strip" <<<"$OUT")" ] || fail "another seed gives the same result"
 
 # ---- AMD: NPT ----
-run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp,l2-pv
 check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exits.l1.by_l0.npf"]' "true"
 check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
+check "npt pv one map per reflection" "$OUT" \
+	'.configs[2].counters["exits.l2.reflected.npf"] == .configs[2].counters["hypercalls.l1.pv_map"]' "true"
+check "npt pv no npt12" "$OUT" '.configs[2].counters["pt_peak.ept12"]' "0"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
 
