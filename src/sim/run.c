@@ -25,6 +25,8 @@ static const struct {
 	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
 	[RUN_L2_TDP_ON_TDP] = { "l2-tdp-on-tdp", CNT_L2,
 				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
+	[RUN_L2_SHADOW_ON_TDP] = { "l2-shadow-on-tdp", CNT_L2,
+				   "a guest of L1, itself a guest of L0: shadow paging in L1, TDP in L0" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -121,13 +123,20 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		snprintf(msg, len, "shadow MMU: %s", why);
 		return 1;
 	}
+	if (x->nest && hv_nest_l1_shadow(x->nest) && (why = shadow_check(hv_nest_l1_shadow(x->nest))) != NULL) {
+		snprintf(msg, len, "L1's shadow MMU: %s", why);
+		return 1;
+	}
 	return 0;
 }
 
 /*
  * L1 RAM for a nested run: the L2 guest's RAM, the L1 hypervisor's tables
  * (EPT12 with 4 KiB leaves: one table page per 512 pages, and the levels
- * above: a page in 256 is ample) and 64 MiB for the L1 OS itself.
+ * above: a page in 256 is ample; shadow tables SPT12 follow L2's own
+ * tables, a few pages per L2 table page, and L2's tables are far fewer
+ * than a page in 256 of its RAM in the workloads) and 64 MiB for the L1
+ * OS itself.
  */
 static uint64_t l1_reserved_pages(const struct run_options *o)
 {
@@ -136,7 +145,7 @@ static uint64_t l1_reserved_pages(const struct run_options *o)
 	return l2 + l2 / 256 + 1024;
 }
 
-static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct run_result *r)
+static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum run_cfg c, struct run_result *r)
 {
 	struct vm_config vc1, vc2;
 	struct hv_tdp_config tc;
@@ -180,7 +189,7 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_SHADOW_ON_TDP ? NEST_SHADOW_ON_TDP : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
 	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
@@ -191,6 +200,9 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 	nc.l1.max_level = o->tdp_max_level;
 	nc.l1.ipi_exits = o->ipi_exits;
 	nc.ept02_max_level = o->tdp_max_level;
+	hv_shadow_config_default(&nc.l1_shadow);
+	nc.l1_shadow.unsync = o->shadow_unsync;
+	nc.l1_shadow.ipi_exits = o->ipi_exits;
 	vm_config_default(&vc2);
 	vc2.vendor = o->vendor;
 	vc2.ncpus = o->vcpus;
@@ -231,6 +243,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 		break;
 	}
 	case RUN_L2_TDP_ON_TDP:
+	case RUN_L2_SHADOW_ON_TDP:
 		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";
@@ -285,7 +298,7 @@ bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_prof
 		return false;
 	}
 	if (run_cfg_guest_level(c) == CNT_L2) {
-		if (!attach_nested(&x, o, r))
+		if (!attach_nested(&x, o, c, r))
 			goto out;
 	} else {
 		vm_config_default(&vc);

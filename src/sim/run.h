@@ -13,7 +13,12 @@
  *              (4-level, the guest's vCPU count) runs the L1 hypervisor,
  *              the same TDP engine at level 1, which runs the guest with
  *              EPT12/NPT12; L0 runs it on EPT02/NPT02, the shadow of EPT12
- *              (vm/hv_nest.h; guest code at level 2).
+ *              (vm/hv_nest.h; guest code at level 2);
+ *   l2-shadow-on-tdp  the guest is L2: L0 runs the L1 VM with TDP as
+ *              above; the L1 hypervisor is the shadow-paging engine at
+ *              level 1 (tables SPT12 in L1 memory); L0 runs the guest on
+ *              SPT12 under EPT01/NPT01, reflecting its #PF, MOV CRn,
+ *              INVLPG... to L1 (vm/hv_nest.h; guest code at level 2).
  *
  * What is reported covers the workload only: the counters are a
  * difference between the end of the run and the moment the guest OS had
@@ -24,7 +29,8 @@
  * every live mapping translated independently from the guest's own tables
  * and compared with what the hardware finds through the hypervisor's
  * structures and TLBs) after every guest operation, and the shadow MMU's
- * bookkeeping check (shadow_check) with it. Slow; for tests.
+ * bookkeeping check (shadow_check: L0's, or the L1 hypervisor's) with it.
+ * Slow; for tests.
  */
 #ifndef NESTMMU_SIM_RUN_H
 #define NESTMMU_SIM_RUN_H
@@ -42,6 +48,7 @@ enum run_cfg {
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
 	RUN_L2_TDP_ON_TDP,
+	RUN_L2_SHADOW_ON_TDP,
 	RUN_CFGS,
 };
 
