@@ -49,7 +49,8 @@ static void describe(FILE *out, const struct run_cmdline *c, unsigned vcpus)
 
 /* ---- text ---- */
 
-#define COLW 15
+/* Width of a configuration's column: the longest name, l2-shadow-on-shadow, and two spaces. */
+#define COLW 21
 
 static void row_label(FILE *out, const char *label)
 {

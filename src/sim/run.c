@@ -27,6 +27,8 @@ static const struct {
 				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
 	[RUN_L2_PV] = { "l2-pv", CNT_L2,
 			"a guest of L1, itself a guest of L0: L1 tells L0 its mappings by hypercalls (KPOP)" },
+	[RUN_L2_SHADOW_ON_TDP] = { "l2-shadow-on-tdp", CNT_L2,
+				   "a guest of L1, itself a guest of L0: shadow paging in L1, TDP in L0" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -126,6 +128,10 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 	}
 	if (x->nest && hv_nest_check(x->nest, msg, len))
 		return 1;
+	if (x->nest && hv_nest_l1_shadow(x->nest) && (why = shadow_check(hv_nest_l1_shadow(x->nest))) != NULL) {
+		snprintf(msg, len, "L1's shadow MMU: %s", why);
+		return 1;
+	}
 	return 0;
 }
 
@@ -133,7 +139,10 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
  * L1 RAM for a nested run: the L2 guest's RAM, the L1 hypervisor's tables
  * (EPT12 with 4 KiB leaves, or the PV engine's record: one page per 512
  * pages, and the levels above: a page in 256 is ample; the PV engine's
- * argument pages, one per vCPU, fit in the rest) and 64 MiB for the L1 OS.
+ * argument pages, one per vCPU, fit in the rest; shadow tables SPT12
+ * follow L2's own tables, a few pages per L2 table page, and L2's tables
+ * are far fewer than a page in 256 of its RAM in the workloads) and 64 MiB
+ * for the L1 OS itself.
  */
 static uint64_t l1_reserved_pages(const struct run_options *o)
 {
@@ -186,7 +195,7 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum r
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = c == RUN_L2_PV ? NEST_PV : NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_PV ? NEST_PV : c == RUN_L2_SHADOW_ON_TDP ? NEST_SHADOW_ON_TDP : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
 	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
@@ -198,6 +207,9 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum r
 	nc.l1.ipi_exits = o->ipi_exits;
 	nc.ept02_max_level = o->tdp_max_level;
 	nc.no_vmcs_shadowing = !o->vmcs_shadowing;
+	hv_shadow_config_default(&nc.l1_shadow);
+	nc.l1_shadow.unsync = o->shadow_unsync;
+	nc.l1_shadow.ipi_exits = o->ipi_exits;
 	vm_config_default(&vc2);
 	vc2.vendor = o->vendor;
 	vc2.ncpus = o->vcpus;
@@ -239,6 +251,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 	}
 	case RUN_L2_TDP_ON_TDP:
 	case RUN_L2_PV:
+	case RUN_L2_SHADOW_ON_TDP:
 		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";

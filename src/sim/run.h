@@ -18,6 +18,11 @@
  *              nested paging (seed 003, KPOP): L1 keeps its own record and
  *              tells L0 each mapping by a hypercall, L0 writes it into one
  *              EPT02/NPT02 (vm/hv_pv.h, vm/hv_nest_pv.c); no EPT12.
+ *   l2-shadow-on-tdp  the guest is L2: L0 runs the L1 VM with TDP as
+ *              above; the L1 hypervisor is the shadow-paging engine at
+ *              level 1 (tables SPT12 in L1 memory); L0 runs the guest on
+ *              SPT12 under EPT01/NPT01, reflecting its #PF, MOV CRn,
+ *              INVLPG... to L1 (vm/hv_nest.h; guest code at level 2).
  *
  * What is reported covers the workload only: the counters are a
  * difference between the end of the run and the moment the guest OS had
@@ -28,8 +33,9 @@
  * every live mapping translated independently from the guest's own tables
  * and compared with what the hardware finds through the hypervisor's
  * structures and TLBs) after every guest operation, and with it the shadow
- * MMU's bookkeeping check (shadow_check) and, for l2-pv, KPOP's isolation
- * checker (kpop_check). Slow; for tests.
+ * MMU's bookkeeping check (shadow_check: L0's, or the L1 hypervisor's) and
+ * the nested configuration's isolation checker (hv_nest_check: ntdp_check
+ * for l2-tdp-on-tdp, kpop_check for l2-pv). Slow; for tests.
  */
 #ifndef NESTMMU_SIM_RUN_H
 #define NESTMMU_SIM_RUN_H
@@ -46,6 +52,7 @@ enum run_cfg {
 	RUN_NATIVE,
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
+	RUN_L2_SHADOW_ON_TDP,
 	RUN_L2_TDP_ON_TDP,
 	RUN_L2_PV,
 	RUN_CFGS,

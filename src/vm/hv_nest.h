@@ -13,8 +13,13 @@
  *                    runs L2 on EPT02 = the shadow of EPT12 composed with
  *                    L1's memory (mmu/nested_tdp.h), EPT12 pages
  *                    write-protected in EPT01.
+ *   NEST_SHADOW_ON_TDP  L0 runs L1 with EPT01/NPT01, L1 runs L2 with
+ *                    shadow paging (hv_shadow at level 1: SPT12 in L1
+ *                    memory), L0 runs L2 on SPT12 under EPT01/NPT01; L2's
+ *                    #PF, MOV CRn, INVLPG, ... are reflected to L1
+ *                    (hv_nest_shadow.c, docs/nested-shadow-on-tdp.md).
  *
- * One L2 exit, step by step:
+ * One L2 exit under TDP on TDP, step by step:
  *  1. the exit is counted at level 2 (by L0, or reflected);
  *  2. EPT violation / #NPF: L0 walks EPT12 (ntdp_page_fault). Allowed:
  *     EPT02 fixed, L2 resumes (handled by L0). Not allowed by EPT12: the
@@ -44,12 +49,14 @@
 #include <stdint.h>
 
 #include "mem/frames.h"
+#include "vm/hv_shadow.h"
 #include "vm/hv_tdp.h"
 #include "vm/vm.h"
 
 enum nest_kind {
 	NEST_TDP_ON_TDP,
 	NEST_PV,
+	NEST_SHADOW_ON_TDP,
 };
 
 struct hv_nest_config {
@@ -59,7 +66,8 @@ struct hv_nest_config {
 	uint64_t l1_kva_base;      /* L1's kernel direct map: gpa x at base + x */
 	uint64_t l1_first_gfn;     /* L1 memory reserved for the L1 hypervisor and its guest */
 	uint64_t l1_npages;
-	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
+	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP (NEST_TDP_ON_TDP) */
+	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging (NEST_SHADOW_ON_TDP) */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
 	bool no_vmcs_shadowing;    /* Intel: L1's VMREAD/VMWRITE exit (hv_nest_vmcs.c) */
 	uint64_t pv_max_pages;     /* NEST_PV: L2 pages L0 maps at once (kpop max_pages; 0: L1's RAM pages) */
@@ -84,5 +92,7 @@ struct kpop;
 struct hv_pv;
 struct kpop *hv_nest_kpop(struct hv_nest *h);
 struct hv_pv *hv_nest_pv_l1(struct hv_nest *h);
+/* The L1 hypervisor's shadow MMU (for checkers), NULL if L1 does not use shadow paging. */
+struct shadow_mmu *hv_nest_l1_shadow(struct hv_nest *h);
 
 #endif

@@ -63,35 +63,57 @@ static enum mem_status l1_cmpxchg(void *ctx, uint64_t pa, unsigned size, uint64_
 	return MEM_CHANGED;
 }
 
-static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
+/* clear_page by L1's vCPU: store zero over every word that is not zero already */
+static enum mem_status l1_clear_page(struct l1_port *p, uint64_t gfn)
 {
-	struct l1_port *p = ctx;
-	uint64_t gfn, w;
+	uint64_t w;
 	enum mem_status s;
 
-	if (frames_alloc(p->frames, &gfn))
-		return MEM_NOMEM;
-	/* clear_page: store zero over every word that is not zero already */
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t gpa = (gfn << 12) + 8 * i;
 
 		if (guestmem_read(p->l1_view, gpa, 8, &w) != MEM_OK || !w)
 			continue;
-		if ((s = l1_write(ctx, gpa, 8, 0)) != MEM_OK) {
-			frames_free(p->frames, gfn);
+		if ((s = l1_write(p, gpa, 8, 0)) != MEM_OK)
 			return s;
-		}
+	}
+	return MEM_OK;
+}
+
+static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
+{
+	struct l1_port *p = ctx;
+	uint64_t gfn;
+	enum mem_status s;
+
+	if (frames_alloc(p->frames, &gfn))
+		return MEM_NOMEM;
+	if ((s = l1_clear_page(p, gfn)) != MEM_OK) {
+		frames_free(p->frames, gfn);
+		return s;
 	}
 	*pa = gfn << 12;
 	return MEM_OK;
 }
 
+/*
+ * The frames also back the L2 guest's RAM on first touch, which must read
+ * as zeros (the L1 kernel gives its guest zeroed pages): a table page is
+ * cleared before its frame goes back - the stores L1 makes for that page,
+ * made when the table is freed rather than when the frame is reused. A
+ * page that cannot be cleared is kept (never handed out dirty).
+ */
 static enum mem_status l1_free_table(void *ctx, uint64_t pa)
 {
 	struct l1_port *p = ctx;
+	enum mem_status s;
 
 	if (pa & 0xfff)
 		return MEM_INVALID;
+	if (!frames_is_allocated(p->frames, pa >> 12))
+		return MEM_INVALID;
+	if ((s = l1_clear_page(p, pa >> 12)) != MEM_OK)
+		return s;
 	return frames_free(p->frames, pa >> 12) ? MEM_INVALID : MEM_OK;
 }
 

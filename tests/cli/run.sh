@@ -52,13 +52,16 @@ expect "list params gups" 0 out "updates" -- run -w gups --list-params
 
 # ---- the text table ----
 expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
-grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp" <<<"$OUT" || fail "table header: $OUT"
+grep -qE "^ +native +l1-tdp +l1-shadow +l2-shadow-on-tdp +l2-tdp-on-tdp +l2-pv" <<<"$OUT" || fail "table header: $OUT"
 
 # ---- JSON ----
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp,l2-pv"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-shadow-on-tdp,l2-tdp-on-tdp,l2-pv"
+# the configurations by name (the first three are always native, l1-tdp, l1-shadow)
+cfg() { printf '(.configs[] | select(.name == "%s"))' "$1"; }
+TT=$(cfg l2-tdp-on-tdp)
 check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
 check "json native slowdown" "$J" '.configs[0].slowdown' "1"
 check "json profile" "$J" '.cost_profile.name' "intel"
@@ -85,35 +88,36 @@ check "slowdowns" "$J" '[.configs[1].slowdown > 1, .configs[2].slowdown > 1] | a
 # nested TDP: L2's violations are fixed by L0 or reflected to L1; each reflected one is
 # fixed by L1's TDP MMU in EPT12 and ends with L1's VMRESUME (an exit of L1); L1's store
 # into its write-protected EPT12 is an exit of L1 too
-N='.configs[3].counters'
-check "l2 guest faults at l2" "$J" ".configs[3].summary.guest_page_faults == $N[\"guest_pf.l2\"]" "true"
+N="$TT.counters"
+check "l2 guest faults at l2" "$J" "$TT.summary.guest_page_faults == $N[\"guest_pf.l2\"]" "true"
 check "l2 reflected" "$J" "$N[\"exits.l2.reflected.ept_violation\"] > 0" "true"
 check "l2 vmresume per reflection" "$J" \
 	"$N[\"exits.l1.by_l0.vmresume_vmrun\"] == $N[\"exits.l2.reflected.ept_violation\"]" "true"
 check "l1 fixes what is reflected" "$J" "$N[\"tdp_faults.l1\"] == $N[\"exits.l2.reflected.ept_violation\"]" "true"
 check "l1 stores into EPT12 trap" "$J" "$N[\"exits.l1.by_l0.ept_violation\"] > 0" "true"
 check "l2 tables" "$J" "[$N[\"pt_peak.ept12\"], $N[\"pt_peak.ept02\"], $N[\"pt_peak.ept01\"]] | all(. > 0)" "true"
-check "l2 slower than l1" "$J" '.configs[3].est_seconds > .configs[1].est_seconds' "true"
+check "l2 slower than l1" "$J" "$TT.est_seconds > .configs[1].est_seconds" "true"
 # derived figures from the counters: exit multiplication = all exits / the guest's own exits,
 # exits per guest page fault, page-table pages by the level that owns them (counts are
 # integers: a product within 0.01 of one is equal to it)
 check "multiplication l1" "$J" '.configs[1].summary.exit_multiplication' "1"
 check "multiplication l2" "$J" \
-	"(([$N | to_entries[] | select(.key | startswith(\"exits.l2.\")) | .value] | add) * .configs[3].summary.exit_multiplication - .configs[3].summary.exits) | fabs < 0.01" "true"
-check "multiplication l2 > 1" "$J" '.configs[3].summary.exit_multiplication > 1' "true"
+	"(([$N | to_entries[] | select(.key | startswith(\"exits.l2.\")) | .value] | add) * $TT.summary.exit_multiplication - $TT.summary.exits) | fabs < 0.01" "true"
+check "multiplication l2 > 1" "$J" "$TT.summary.exit_multiplication > 1" "true"
 check "exits per pf" "$J" \
 	'[.configs[] | (.summary.exits_per_guest_pf * .summary.guest_page_faults - .summary.exits) | fabs < 0.01] | all' "true"
 check "pt pages of L0 in l2" "$J" \
-	".configs[3].summary.pt_pages_peak_by_level.l0 == $N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept02\"] + $N[\"pt_peak.shadow_l0\"]" "true"
+	"$TT.summary.pt_pages_peak_by_level.l0 == $N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept02\"] + $N[\"pt_peak.shadow_l0\"]" "true"
 check "pt pages of L1 in l2" "$J" \
-	".configs[3].summary.pt_pages_peak_by_level.l1 == $N[\"pt_peak.ept12\"] + $N[\"pt_peak.shadow_l1\"] + $N[\"pt_peak.guest_l1\"]" "true"
+	"$TT.summary.pt_pages_peak_by_level.l1 == $N[\"pt_peak.ept12\"] + $N[\"pt_peak.shadow_l1\"] + $N[\"pt_peak.guest_l1\"]" "true"
 # paravirtual nested paging (KPOP): L1 builds no EPT12 and L0 protects nothing of it; every L2
 # fault L0 cannot fix is reflected to L1, which maps the page with one KPOP_HC_MAP (one
 # descriptor per call: a hypercall exit of L1) and resumes L2 (an exit of L1); L0 writes EPT02
 # at the MAP, so the retry does not exit
-P='.configs[4].counters'
-check "pv name" "$J" '.configs[4].name' "l2-pv"
-check "pv guest faults at l2" "$J" ".configs[4].summary.guest_page_faults == $P[\"guest_pf.l2\"]" "true"
+PV=$(cfg l2-pv)
+P="$PV.counters"
+check "pv name" "$J" "$PV.name" "l2-pv"
+check "pv guest faults at l2" "$J" "$PV.summary.guest_page_faults == $P[\"guest_pf.l2\"]" "true"
 check "pv maps" "$J" "$P[\"hypercalls.l1.pv_map\"] > 0" "true"
 check "pv no ept12 pages" "$J" "[$P[\"pt_alloc.ept12\"], $P[\"pt_peak.ept12\"]] | all(. == 0)" "true"
 check "pv ept02 pages" "$J" "$P[\"pt_peak.ept02\"] > 0" "true"
@@ -130,7 +134,29 @@ check "pv l2 exits are the reflected ones" "$J" \
 	"$P[\"exits.l2.by_l0.ept_violation\"]" "0"
 check "pv no shadowing" "$J" "[$P[\"sw_walks.l0\"], $P[\"tdp_faults.l1\"], $P[\"tdp_entries_set.l1\"]] | all(. == 0)" "true"
 check "pv entries >= maps" "$J" "$P[\"tdp_entries_set.l0\"] >= $P[\"hypercalls.l1.pv_map\"]" "true"
-check "pv fewer exits than tdp-on-tdp" "$J" '.configs[4].summary.exits < .configs[3].summary.exits' "true"
+check "pv fewer exits than tdp-on-tdp" "$J" "$PV.summary.exits < $TT.summary.exits" "true"
+# nested shadow on TDP (Intel): L1 intercepts L2's #PF, MOV CR3, INVLPG, INVPCID; each such exit
+# is reflected and ends with L1's VMRESUME; a #PF reflected is fixed in SPT12, injected into
+# L2 (every #PF L2 gets), or emulated, so fixed + injected <= reflected; L0 handles only its
+# own EPT01 violations; L1's TLB wishes for L2 are INVVPIDs (exits of L1), each emulated by
+# one invalidation of L2's VPID by L0; tables: SPT12 in L1 memory, no EPT12 / EPT02 / L0 shadow
+ST=$(cfg l2-shadow-on-tdp)
+S="$ST.counters"
+sum_refl="([$S | to_entries[] | select(.key | startswith(\"exits.l2.reflected.\")) | .value] | add)"
+sum_l2_l0="([$S | to_entries[] | select(.key | startswith(\"exits.l2.by_l0.\")) | .value] | add)"
+check "sot guest faults at l2" "$J" "$ST.summary.guest_page_faults == $S[\"guest_pf.l2\"]" "true"
+check "sot pf reflected" "$J" "$S[\"exits.l2.reflected.pf\"] >= $S[\"spt_faults.l1\"] + $S[\"guest_pf.l2\"]" "true"
+check "sot shadow faults at l1" "$J" "[$S[\"spt_faults.l1\"] > 0, $S[\"spt_faults.l0\"] == 0] | all" "true"
+check "sot cr3 reflected" "$J" "$S[\"exits.l2.reflected.cr3_write\"] > 0" "true"
+check "sot vmresume per reflection" "$J" "$S[\"exits.l1.by_l0.vmresume_vmrun\"] == $sum_refl" "true"
+check "sot l0 handles only ept violations" "$J" "$sum_l2_l0 == $S[\"exits.l2.by_l0.ept_violation\"]" "true"
+check "sot no pf handled by l0" "$J" "$S[\"exits.l2.by_l0.pf\"]" "0"
+check "sot invvpid emulated" "$J" \
+	"$S[\"exits.l1.by_l0.invvpid\"] == $S[\"flushes.l0.vpid\"] + $S[\"flushes.l0.addr\"]" "true"
+check "sot invvpid exits" "$J" "$S[\"exits.l1.by_l0.invvpid\"] > 0" "true"
+check "sot tables" "$J" \
+	"[$S[\"pt_peak.shadow_l1\"] > 0, $S[\"pt_peak.ept01\"] > 0, $S[\"pt_peak.ept12\"] == 0, $S[\"pt_peak.ept02\"] == 0, $S[\"pt_peak.shadow_l0\"] == 0] | all" "true"
+check "sot slower than l1-shadow" "$J" "$ST.est_seconds > .configs[2].est_seconds" "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
@@ -144,12 +170,19 @@ run_capture run "${SMALL[@]}" --json --seed 7
 [ "$(jq -S "$strip" <<<"$J")" != "$(jq -S "$strip" <<<"$OUT")" ] || fail "another seed gives the same result"
 
 # ---- AMD: NPT ----
-run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp,l2-pv
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp,l2-pv,l2-shadow-on-tdp
 check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exits.l1.by_l0.npf"]' "true"
-check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
+check "npt nested reflected" "$OUT" "$TT.counters[\"exits.l2.reflected.npf\"] > 0" "true"
 check "npt pv one map per reflection" "$OUT" \
-	'.configs[2].counters["exits.l2.reflected.npf"] == .configs[2].counters["hypercalls.l1.pv_map"]' "true"
-check "npt pv no npt12" "$OUT" '.configs[2].counters["pt_peak.ept12"]' "0"
+	"$PV.counters[\"exits.l2.reflected.npf\"] == $PV.counters[\"hypercalls.l1.pv_map\"]" "true"
+check "npt pv no npt12" "$OUT" "$PV.counters[\"pt_peak.ept12\"]" "0"
+# nested shadow on NPT: no INVVPID on AMD; INVLPGA exits of L1 are each one address flush by L0
+# (TLB_CONTROL in VMCB12 rides on VMRUN: no exit)
+A="$ST.counters"
+check "sot npt l0 faults" "$OUT" "[$A[\"exits.l2.by_l0.npf\"] > 0, $A[\"exits.l2.by_l0.ept_violation\"] == 0] | all" "true"
+check "sot npt no invvpid" "$OUT" "$A[\"exits.l1.by_l0.invvpid\"]" "0"
+check "sot npt invlpga" "$OUT" "$A[\"exits.l1.by_l0.invlpga\"] == $A[\"flushes.l0.addr\"]" "true"
+check "sot npt pf reflected" "$OUT" "$A[\"exits.l2.reflected.pf\"] >= $A[\"spt_faults.l1\"] + $A[\"guest_pf.l2\"]" "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
 
@@ -163,7 +196,7 @@ check "vmread exits > 0" "$OUT" "$V[\"exits.l1.by_l0.vmread_vmwrite\"] > 0" "tru
 check "shadowing: no vmread exits" "$J" "$N[\"exits.l1.by_l0.vmread_vmwrite\"]" "0"
 check "same other exits" "$OUT" \
 	"$V[\"exits.l2.reflected.ept_violation\"] == $(jq "$N[\"exits.l2.reflected.ept_violation\"]" <<<"$J")" "true"
-check "slower without shadowing" "$OUT" ".configs[0].est_seconds > $(jq '.configs[3].est_seconds' <<<"$J")" "true"
+check "slower without shadowing" "$OUT" ".configs[0].est_seconds > $(jq "$TT.est_seconds" <<<"$J")" "true"
 run_capture run "${SMALL[@]}" --json --configs l2-tdp-on-tdp --no-vmcs-shadowing --cpu amd
 check "amd: VMCB is memory" "$OUT" "$V[\"exits.l1.by_l0.vmread_vmwrite\"]" "0"
 
