@@ -145,6 +145,7 @@
 #define NESTMMU_MMU_TDP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "arch/walk2d.h"
@@ -219,6 +220,13 @@ const struct tdp_config *tdp_config(const struct tdp_mmu *t);
 const struct tdp_stats *tdp_get_stats(const struct tdp_mmu *t);
 /* Table pages live now (root included). */
 uint64_t tdp_tables_live(const struct tdp_mmu *t);
+/*
+ * The tables read from memory against the guest's slots (tdp_check.c
+ * states the rules: every leaf maps the guest's own backing, W never over
+ * a read-only slot, a tracked page or a clean page of a logging slot).
+ * 0, or -1 with the first violation in msg.
+ */
+int tdp_check(const struct tdp_mmu *t, char *msg, size_t len);
 
 /* ---- what the vCPU programs ---- */
 

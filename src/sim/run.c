@@ -114,6 +114,17 @@ static void fail(struct run_result *r, const char *fmt, ...)
 	r->ok = false;
 }
 
+/* A TDP hypervisor's tables against its guest's slots (tdp_check), if there is one. */
+static int tdp_of_guest_check(struct hv_tdp *h, const char *what, char *msg, unsigned len)
+{
+	char why[200];
+
+	if (!h || !tdp_check(hv_tdp_mmu(h), why, sizeof(why)))
+		return 0;
+	snprintf(msg, len, "%s: %s", what, why);
+	return 1;
+}
+
 /* The oracle, the shadow MMU's own bookkeeping check, and the nested configuration's isolation invariant. */
 static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 {
@@ -127,6 +138,8 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		return 1;
 	}
 	if (x->nest && hv_nest_check(x->nest, msg, len))
+		return 1;
+	if (tdp_of_guest_check(x->tdp, "TDP MMU", msg, len) || tdp_of_guest_check(x->l0_for_l1, "L0's EPT01/NPT01", msg, len))
 		return 1;
 	if (x->nest && hv_nest_l1_shadow(x->nest) && (why = shadow_check(hv_nest_l1_shadow(x->nest))) != NULL) {
 		snprintf(msg, len, "L1's shadow MMU: %s", why);
