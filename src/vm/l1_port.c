@@ -63,24 +63,34 @@ static enum mem_status l1_cmpxchg(void *ctx, uint64_t pa, unsigned size, uint64_
 	return MEM_CHANGED;
 }
 
-static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
+/* clear_page: the vCPU stores zero over every word of the frame that is not zero already */
+static enum mem_status clear_frame(struct l1_port *p, uint64_t gfn)
 {
-	struct l1_port *p = ctx;
-	uint64_t gfn, w;
+	uint64_t w;
 	enum mem_status s;
 
-	if (frames_alloc(p->frames, &gfn))
-		return MEM_NOMEM;
-	/* clear_page: store zero over every word that is not zero already */
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t gpa = (gfn << 12) + 8 * i;
 
 		if (guestmem_read(p->l1_view, gpa, 8, &w) != MEM_OK || !w)
 			continue;
-		if ((s = l1_write(ctx, gpa, 8, 0)) != MEM_OK) {
-			frames_free(p->frames, gfn);
+		if ((s = l1_write(p, gpa, 8, 0)) != MEM_OK)
 			return s;
-		}
+	}
+	return MEM_OK;
+}
+
+static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
+{
+	struct l1_port *p = ctx;
+	uint64_t gfn;
+	enum mem_status s;
+
+	if (frames_alloc(p->frames, &gfn))
+		return MEM_NOMEM;
+	if ((s = clear_frame(p, gfn)) != MEM_OK) {
+		frames_free(p->frames, gfn);
+		return s;
 	}
 	*pa = gfn << 12;
 	return MEM_OK;
@@ -90,8 +100,18 @@ static enum mem_status l1_free_table(void *ctx, uint64_t pa)
 {
 	struct l1_port *p = ctx;
 
+	enum mem_status s;
+
 	if (pa & 0xfff)
 		return MEM_INVALID;
+	/*
+	 * The frames are shared with the L2 guests' RAM (vm_create_nested),
+	 * which must read as zeros when first backed: L1's kernel zeroes a
+	 * page it hands to a guest. The model zeroes a table page when it
+	 * goes back (the same stores, where it knows the page was used).
+	 */
+	if ((s = clear_frame(p, pa >> 12)) != MEM_OK)
+		return s;
 	return frames_free(p->frames, pa >> 12) ? MEM_INVALID : MEM_OK;
 }
 
