@@ -15,6 +15,7 @@ struct hv_shadow {
 	bool ipi_exits;
 	uint64_t flush_owed;     /* bit i: vCPU i must flush its VPID at entry */
 	const struct cpu *guest; /* during an emulated store */
+	unsigned level;
 };
 
 void hv_shadow_config_default(struct hv_shadow_config *c)
@@ -38,7 +39,8 @@ static void pay_flush(struct hv_shadow *h, struct vcpu *v)
 {
 	if (!vm_owed_take(&h->flush_owed, v))
 		return;
-	tlb_invvpid(vcpu_tlb(v), 1, SHADOW_VPID, 0);
+	/* stand-in until branch sot: at level 1 the VPID L0 gives L2 (NEST_L2_VPID), not L0's request */
+	tlb_invvpid(vcpu_tlb(v), 1, SHADOW_VPID + h->level, 0);
 	vm_counters(h->vm)->flushes[CNT_L0][CNT_FLUSH_VPID]++;
 }
 
@@ -201,13 +203,13 @@ static enum hv_action sh_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	return a;
 }
 
-static const struct hv_ops hv_shadow_ops = {
+static const struct hv_ops sh_ops_tbl = {
 	.name = "shadow",
 	.prepare = sh_prepare,
 	.handle_exit = sh_exit,
 };
 
-struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config *c, const char **err)
+struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config *c, const char **err)
 {
 	struct hv_shadow *h = calloc(1, sizeof(*h));
 	struct shadow_config sc = {
@@ -215,8 +217,8 @@ struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config 
 		.slots = vm_memslots(vm),
 		.hw_maxphyaddr = vm_config(vm)->maxphyaddr,
 		.cnt = vm_counters(vm),
-		.level = CNT_L0,
-		.pt_kind = CNT_PT_SHADOW_L0,
+		.level = c->level,
+		.pt_kind = c->level ? CNT_PT_SHADOW_L1 : CNT_PT_SHADOW_L0,
 		.max_pages = c->max_pages,
 		.unsync = c->unsync,
 		.root_cache = c->root_cache,
@@ -229,6 +231,7 @@ struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config 
 		return NULL;
 	}
 	h->vm = vm;
+	h->level = c->level;
 	h->ipi_exits = c->ipi_exits;
 	h->s = shadow_create(&sc);
 	if (!h->s) {
@@ -236,7 +239,18 @@ struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config 
 		free(h);
 		return NULL;
 	}
-	vm_set_hv(vm, &hv_shadow_ops, h, 1);
+	return h;
+}
+const struct hv_ops *hv_shadow_ops(void)
+{
+	return &sh_ops_tbl;
+}
+
+struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config *c, const char **err)
+{
+	struct hv_shadow *h = hv_shadow_create(vm, c, err);
+	if (h)
+		vm_set_hv(vm, &sh_ops_tbl, h, 1);
 	return h;
 }
 

@@ -55,6 +55,7 @@ struct hv_shadow_config {
 	 * MMU (vm/hv_nest_sos.c), gives its L2 vCPUs sets n .. n + extra - 1.
 	 */
 	unsigned extra_vcpus;
+	enum cnt_level level; /* the hypervisor's level: CNT_L0, or CNT_L1 (stand-in until branch sot: counters and table kind only) */
 };
 
 void hv_shadow_config_default(struct hv_shadow_config *c);
@@ -66,5 +67,8 @@ struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config 
 void hv_shadow_detach(struct hv_shadow *h);
 
 struct shadow_mmu *hv_shadow_mmu(struct hv_shadow *h);
+/* Stand-in until branch sot (hv_shadow at level 1): the same without attaching, and the ops. */
+struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config *c, const char **err);
+const struct hv_ops *hv_shadow_ops(void);
 
 #endif
