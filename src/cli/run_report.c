@@ -49,7 +49,7 @@ static void describe(FILE *out, const struct run_cmdline *c)
 
 /* ---- text ---- */
 
-#define COLW 15
+#define COLW 21 /* the longest configuration name (l2-shadow-on-shadow) and two spaces */
 
 static void row_label(FILE *out, const char *label)
 {

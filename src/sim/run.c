@@ -25,6 +25,8 @@ static const struct {
 	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
 	[RUN_L2_TDP_ON_TDP] = { "l2-tdp-on-tdp", CNT_L2,
 				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
+	[RUN_L2_SHADOW_ON_SHADOW] = { "l2-shadow-on-shadow", CNT_L2,
+				      "a guest of L1, itself a guest of L0: shadow paging in both" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -95,6 +97,7 @@ struct run_ctx {
 	struct vm *vm1;
 	struct gos *l1_os;
 	struct hv_tdp *l0_for_l1;
+	struct hv_shadow *l0_shadow_for_l1;
 	struct hv_nest *nest;
 	struct gos_checker ck;
 };
@@ -121,6 +124,14 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		snprintf(msg, len, "shadow MMU: %s", why);
 		return 1;
 	}
+	if (x->l0_shadow_for_l1 && (why = shadow_check(hv_shadow_mmu(x->l0_shadow_for_l1))) != NULL) {
+		snprintf(msg, len, "L0's shadow MMU: %s", why);
+		return 1;
+	}
+	if (x->nest && (why = hv_nest_check(x->nest)) != NULL) {
+		snprintf(msg, len, "nested: %s", why);
+		return 1;
+	}
 	return 0;
 }
 
@@ -136,7 +147,7 @@ static uint64_t l1_reserved_pages(const struct run_options *o)
 	return l2 + l2 / 256 + 1024;
 }
 
-static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct run_result *r)
+static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum run_cfg c, struct run_result *r)
 {
 	struct vm_config vc1, vc2;
 	struct hv_tdp_config tc;
@@ -156,12 +167,23 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 		fail(r, "cannot create the L1 VM: %s", err);
 		return false;
 	}
-	hv_tdp_config_default(&tc);
-	tc.levels = o->tdp_levels;
-	tc.max_level = o->tdp_max_level;
-	tc.ipi_exits = o->ipi_exits;
-	x->l0_for_l1 = hv_tdp_attach(x->vm1, &tc, &err);
-	if (!x->l0_for_l1) {
+	if (c == RUN_L2_SHADOW_ON_SHADOW) {
+		struct hv_shadow_config sc;
+
+		/* one MMU for SPT01 and SPT02: a root set per L2 vCPU besides L1's */
+		hv_shadow_config_default(&sc);
+		sc.unsync = o->shadow_unsync;
+		sc.ipi_exits = o->ipi_exits;
+		sc.extra_vcpus = o->vcpus;
+		x->l0_shadow_for_l1 = hv_shadow_attach(x->vm1, &sc, &err);
+	} else {
+		hv_tdp_config_default(&tc);
+		tc.levels = o->tdp_levels;
+		tc.max_level = o->tdp_max_level;
+		tc.ipi_exits = o->ipi_exits;
+		x->l0_for_l1 = hv_tdp_attach(x->vm1, &tc, &err);
+	}
+	if (!x->l0_for_l1 && !x->l0_shadow_for_l1) {
 		fail(r, "L0's hypervisor: %s", err);
 		return false;
 	}
@@ -180,9 +202,10 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_SHADOW_ON_SHADOW ? NEST_SHADOW_ON_SHADOW : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
+	nc.l0_shadow = x->l0_shadow_for_l1;
 	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
 	nc.l1_first_gfn = first;
 	nc.l1_npages = l1_reserved_pages(o);
@@ -191,6 +214,9 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, struct
 	nc.l1.max_level = o->tdp_max_level;
 	nc.l1.ipi_exits = o->ipi_exits;
 	nc.ept02_max_level = o->tdp_max_level;
+	hv_shadow_config_default(&nc.l1_shadow);
+	nc.l1_shadow.unsync = o->shadow_unsync;
+	nc.l1_shadow.ipi_exits = o->ipi_exits;
 	vm_config_default(&vc2);
 	vc2.vendor = o->vendor;
 	vc2.ncpus = o->vcpus;
@@ -231,6 +257,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 		break;
 	}
 	case RUN_L2_TDP_ON_TDP:
+	case RUN_L2_SHADOW_ON_SHADOW:
 		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";
@@ -254,6 +281,7 @@ static void teardown(struct run_ctx *x)
 	if (x->l1_os)
 		gos_destroy(x->l1_os);
 	hv_tdp_detach(x->l0_for_l1);
+	hv_shadow_detach(x->l0_shadow_for_l1);
 	vm_destroy(x->vm1);
 	vm_destroy(x->vm);
 }
@@ -285,7 +313,7 @@ bool run_one(const struct run_options *o, enum run_cfg c, const struct cost_prof
 		return false;
 	}
 	if (run_cfg_guest_level(c) == CNT_L2) {
-		if (!attach_nested(&x, o, r))
+		if (!attach_nested(&x, o, c, r))
 			goto out;
 	} else {
 		vm_config_default(&vc);

@@ -90,6 +90,8 @@ static const struct nest_kind_ops *kind_ops(enum nest_kind k)
 	switch (k) {
 	case NEST_TDP_ON_TDP:
 		return &nest_tdp_on_tdp_ops;
+	case NEST_SHADOW_ON_SHADOW:
+		return &nest_shadow_on_shadow_ops;
 	}
 	return NULL;
 }
@@ -154,4 +156,9 @@ void hv_nest_destroy(struct hv_nest *h)
 struct vm *hv_nest_l2(struct hv_nest *h)
 {
 	return h->vm2;
+}
+
+const char *hv_nest_check(struct hv_nest *h)
+{
+	return h->kind->check ? h->kind->check(h) : NULL;
 }

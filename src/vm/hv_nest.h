@@ -13,8 +13,14 @@
  *                    runs L2 on EPT02 = the shadow of EPT12 composed with
  *                    L1's memory (mmu/nested_tdp.h), EPT12 pages
  *                    write-protected in EPT01.
+ *   NEST_SHADOW_ON_SHADOW  L0 runs L1 with shadow paging (hv_shadow at
+ *                    level 0, SPT01), L1 runs L2 with shadow paging
+ *                    (hv_shadow at level 1, SPT12 in L1 memory), L0 runs
+ *                    L2 on SPT02 = its shadow of SPT12, in the same shadow
+ *                    MMU as SPT01 (hv_nest_sos.c says why), SPT12 pages
+ *                    write-protected in SPT01 as any guest table.
  *
- * One L2 exit, step by step:
+ * One L2 exit (TDP on TDP; hv_nest_sos.c for shadow on shadow), step by step:
  *  1. the exit is counted at level 2 (by L0, or reflected);
  *  2. EPT violation / #NPF: L0 walks EPT12 (ntdp_page_fault). Allowed:
  *     EPT02 fixed, L2 resumes (handled by L0). Not allowed by EPT12: the
@@ -42,21 +48,25 @@
 #include <stdint.h>
 
 #include "mem/frames.h"
+#include "vm/hv_shadow.h"
 #include "vm/hv_tdp.h"
 #include "vm/vm.h"
 
 enum nest_kind {
 	NEST_TDP_ON_TDP,
+	NEST_SHADOW_ON_SHADOW,
 };
 
 struct hv_nest_config {
 	enum nest_kind kind;
 	struct vm *vm1;            /* the L1 VM, run by L0 with `l0` */
-	struct hv_tdp *l0;         /* L0's TDP hypervisor of vm1 */
+	struct hv_tdp *l0;         /* L0's TDP hypervisor of vm1 (TDP on TDP) */
+	struct hv_shadow *l0_shadow; /* L0's shadow hypervisor of vm1 (shadow on shadow: extra_vcpus = vm1's vCPUs) */
 	uint64_t l1_kva_base;      /* L1's kernel direct map: gpa x at base + x */
 	uint64_t l1_first_gfn;     /* L1 memory reserved for the L1 hypervisor and its guest */
 	uint64_t l1_npages;
 	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
+	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
 };
 
@@ -66,5 +76,12 @@ struct hv_nest;
 struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_config *l2cfg, const char **err);
 void hv_nest_destroy(struct hv_nest *h);
 struct vm *hv_nest_l2(struct hv_nest *h);
+/*
+ * Checking build support: the configuration's own invariants (shadow on
+ * shadow: L1's shadow MMU's bookkeeping, and every SPT02 leaf maps what
+ * SPT12 composed with L1's memory maps, with no more rights). NULL if
+ * they hold, else what is wrong.
+ */
+const char *hv_nest_check(struct hv_nest *h);
 
 #endif

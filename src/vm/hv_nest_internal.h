@@ -26,6 +26,8 @@ struct nest_kind_ops {
 	void (*fini)(struct hv_nest *h);
 	/* L0's hypervisor of vm2. */
 	const struct hv_ops *ops;
+	/* Optional (hv_nest_check): NULL if the configuration's invariants hold. */
+	const char *(*check)(struct hv_nest *h);
 };
 
 struct hv_nest {
@@ -43,6 +45,7 @@ struct hv_nest {
 };
 
 extern const struct nest_kind_ops nest_tdp_on_tdp_ops;
+extern const struct nest_kind_ops nest_shadow_on_shadow_ops;
 
 struct vcpu *nest_l1_vcpu(struct hv_nest *h, const struct vcpu *v2);
 /*

@@ -49,13 +49,13 @@ expect "list params gups" 0 out "updates" -- run -w gups --list-params
 
 # ---- the text table ----
 expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
-grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp" <<<"$OUT" || fail "table header: $OUT"
+grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp +l2-shadow-on-shadow" <<<"$OUT" || fail "table header: $OUT"
 
 # ---- JSON ----
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp,l2-shadow-on-shadow"
 check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
 check "json native slowdown" "$J" '.configs[0].slowdown' "1"
 check "json profile" "$J" '.cost_profile.name' "intel"
@@ -91,6 +91,26 @@ check "l1 fixes what is reflected" "$J" "$N[\"tdp_faults.l1\"] == $N[\"exits.l2.
 check "l1 stores into EPT12 trap" "$J" "$N[\"exits.l1.by_l0.ept_violation\"] > 0" "true"
 check "l2 tables" "$J" "[$N[\"pt_peak.ept12\"], $N[\"pt_peak.ept02\"], $N[\"pt_peak.ept01\"]] | all(. > 0)" "true"
 check "l2 slower than l1" "$J" '.configs[3].est_seconds > .configs[1].est_seconds' "true"
+# nested shadow on shadow: shadow tables at both levels, no TDP table anywhere; L1's own
+# accesses fault under SPT01 and its stores into SPT12 (write-protected as guest tables of
+# L0's MMU) trap to L0; every #PF reflected to L1 is one of L1's shadow faults - fixed in
+# SPT12, injected into L2 (each of L2's own faults), or a trapped write to an L2 page table -
+# and every reflection ends with L1's VMRESUME
+N='.configs[4].counters'
+check "sos name" "$J" '.configs[4].name' "l2-shadow-on-shadow"
+check "sos tables" "$J" "[$N[\"pt_peak.shadow_l0\"], $N[\"pt_peak.shadow_l1\"]] | all(. > 0)" "true"
+check "sos no tdp tables" "$J" "$N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept12\"] + $N[\"pt_peak.ept02\"]" "0"
+check "sos no violations" "$J" \
+	"[$N | to_entries[] | select(.key | test(\"ept_violation|npf\")) | .value] | add" "0"
+check "sos l1 pf exits" "$J" "$N[\"exits.l1.by_l0.pf\"] > 0" "true"
+check "sos spt12 stores trap" "$J" "$N[\"spt_writes_trapped.l0\"] > 0" "true"
+check "sos l2 faults through l1" "$J" "$N[\"exits.l2.reflected.pf\"] >= $N[\"guest_pf.l2\"]" "true"
+check "sos reflected pf = l1 shadow faults" "$J" \
+	"$N[\"exits.l2.reflected.pf\"] == $N[\"spt_faults.l1\"] + $N[\"guest_pf.l2\"] + $N[\"spt_writes_trapped.l1\"]" "true"
+check "sos l0 fixes spt02" "$J" "$N[\"exits.l2.by_l0.pf\"] > 0" "true"
+check "sos vmresume per reflection" "$J" \
+	"$N[\"exits.l1.by_l0.vmresume_vmrun\"] == ([$N | to_entries[] | select(.key | startswith(\"exits.l2.reflected.\")) | .value] | add)" "true"
+check "sos cr3 writes reflected" "$J" "[$N[\"exits.l2.reflected.cr3_write\"] > 0, $N[\"exits.l2.by_l0.cr3_write\"] == 0] | all" "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
@@ -109,6 +129,9 @@ check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exi
 check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l2-shadow-on-shadow --check
+check "amd sos with the oracle" "$OUT" '.configs[0].ok' "true"
+check "amd sos reflected pf" "$OUT" '.configs[0].counters["exits.l2.reflected.pf"] > 0' "true"
 
 # ---- a user profile changes the estimate, not the counts ----
 printf 'base intel\nvmexit_roundtrip 100000 # test\n' >"$TMP/slow.cost"
