@@ -346,6 +346,8 @@ enum tlb_insn {
 void tlb_invlpg(struct tlb *t, const struct cpu_regs *regs, uint64_t la);
 enum tlb_insn tlb_invpcid(struct tlb *t, const struct cpu_regs *regs, uint64_t type,
 			  uint64_t desc_lo, uint64_t desc_hi);
+/* INVPCID's operand checks alone (TLB_INSN_OK or _GP), for a hypervisor that emulates it without a TLB. */
+enum tlb_insn tlb_invpcid_check(const struct cpu_regs *regs, uint64_t type, uint64_t desc_lo, uint64_t desc_hi);
 /* MOV to CR3 with source operand `src` (regs: before the move). */
 void tlb_mov_cr3(struct tlb *t, const struct cpu_regs *regs, uint64_t src);
 /* MOV to CR4 (regs: before the move; regs->cr3 gives the current PCID). */

@@ -95,15 +95,11 @@ void tlb_invlpg(struct tlb *t, const struct cpu_regs *regs, uint64_t la)
 	tlb_scope_drop(t, &s, TLB_OP_INVLPG);
 }
 
-enum tlb_insn tlb_invpcid(struct tlb *t, const struct cpu_regs *regs, uint64_t type,
-			  uint64_t desc_lo, uint64_t desc_hi)
+enum tlb_insn tlb_invpcid_check(const struct cpu_regs *regs, uint64_t type, uint64_t desc_lo, uint64_t desc_hi)
 {
 	uint16_t pcid = (uint16_t)(desc_lo & CR3_PCID_MASK);
-	uint64_t la = desc_hi;
 	bool pcide = regs->cr4 & CR4_PCIDE;
 	enum paging_mode width = (regs->cr4 & CR4_LA57) ? PAGING_5LEVEL : PAGING_4LEVEL;
-	struct tlb_scope s = guest_scope(t, TLB_S_TLB | TLB_S_PSC);
-	enum tlb_op op;
 
 	/*
 	 * SDM Vol. 2A INVPCID, Operation and exceptions: #GP(0) "If an
@@ -117,9 +113,22 @@ enum tlb_insn tlb_invpcid(struct tlb *t, const struct cpu_regs *regs, uint64_t t
 		return TLB_INSN_GP;
 	if (type <= 1 && !pcide && pcid != 0)
 		return TLB_INSN_GP;
-	if (type == 0 && !la_is_canonical(la, width))
+	if (type == 0 && !la_is_canonical(desc_hi, width))
 		return TLB_INSN_GP;
+	return TLB_INSN_OK;
+}
 
+enum tlb_insn tlb_invpcid(struct tlb *t, const struct cpu_regs *regs, uint64_t type,
+			  uint64_t desc_lo, uint64_t desc_hi)
+{
+	uint16_t pcid = (uint16_t)(desc_lo & CR3_PCID_MASK);
+	uint64_t la = desc_hi;
+	struct tlb_scope s = guest_scope(t, TLB_S_TLB | TLB_S_PSC);
+	enum tlb_insn chk = tlb_invpcid_check(regs, type, desc_lo, desc_hi);
+	enum tlb_op op;
+
+	if (chk != TLB_INSN_OK)
+		return chk;
 	op = (enum tlb_op)(TLB_OP_INVPCID0 + type);
 	t->st.ops[op]++;
 	switch (type) {

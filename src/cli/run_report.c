@@ -49,7 +49,8 @@ static void describe(FILE *out, const struct run_cmdline *c)
 
 /* ---- text ---- */
 
-#define COLW 21 /* the longest configuration name (l2-shadow-on-shadow) and two spaces */
+/* Width of a configuration's column: 15, or wider for a longer name (set by run_report_text). */
+static int colw = 15;
 
 static void row_label(FILE *out, const char *label)
 {
@@ -62,9 +63,9 @@ static void row_u64(FILE *out, const char *label, const struct run_result *res, 
 	row_label(out, label);
 	for (unsigned i = 0; i < n; i++) {
 		if (res[i].ok)
-			fprintf(out, "%*" PRIu64, COLW, get(&res[i], arg));
+			fprintf(out, "%*" PRIu64, colw, get(&res[i], arg));
 		else
-			fprintf(out, "%*s", COLW, "-");
+			fprintf(out, "%*s", colw, "-");
 	}
 	fputc('\n', out);
 }
@@ -79,7 +80,7 @@ static void row_f(FILE *out, const char *label, const char *fmt, const double *v
 			snprintf(cell, sizeof(cell), "-");
 		else
 			snprintf(cell, sizeof(cell), fmt, v[i]);
-		fprintf(out, "%*s", COLW, cell);
+		fprintf(out, "%*s", colw, cell);
 	}
 	fputc('\n', out);
 }
@@ -171,9 +172,13 @@ void run_report_text(FILE *out, const struct run_cmdline *c, const struct run_re
 
 	describe(out, c);
 	fputc('\n', out);
+	colw = 15;
+	for (unsigned i = 0; i < n; i++)
+		if ((int)strlen(run_cfg_name(res[i].cfg)) + 2 > colw)
+			colw = (int)strlen(run_cfg_name(res[i].cfg)) + 2;
 	row_label(out, "");
 	for (unsigned i = 0; i < n; i++)
-		fprintf(out, "%*s", COLW, run_cfg_name(res[i].cfg));
+		fprintf(out, "%*s", colw, run_cfg_name(res[i].cfg));
 	fputc('\n', out);
 	for (unsigned i = 0; i < n; i++)
 		v[i] = res[i].ok ? res[i].est.seconds * 1e3 : NAN;

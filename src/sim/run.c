@@ -25,6 +25,8 @@ static const struct {
 	[RUN_L1_SHADOW] = { "l1-shadow", CNT_L1, "a guest of L0, memory by shadow paging" },
 	[RUN_L2_TDP_ON_TDP] = { "l2-tdp-on-tdp", CNT_L2,
 				"a guest of L1, itself a guest of L0: TDP in both (nested EPT/NPT)" },
+	[RUN_L2_SHADOW_ON_TDP] = { "l2-shadow-on-tdp", CNT_L2,
+				   "a guest of L1, itself a guest of L0: shadow paging in L1, TDP in L0" },
 	[RUN_L2_SHADOW_ON_SHADOW] = { "l2-shadow-on-shadow", CNT_L2,
 				      "a guest of L1, itself a guest of L0: shadow paging in both" },
 };
@@ -124,6 +126,10 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		snprintf(msg, len, "shadow MMU: %s", why);
 		return 1;
 	}
+	if (x->nest && hv_nest_l1_shadow(x->nest) && (why = shadow_check(hv_nest_l1_shadow(x->nest))) != NULL) {
+		snprintf(msg, len, "L1's shadow MMU: %s", why);
+		return 1;
+	}
 	if (x->l0_shadow_for_l1 && (why = shadow_check(hv_shadow_mmu(x->l0_shadow_for_l1))) != NULL) {
 		snprintf(msg, len, "L0's shadow MMU: %s", why);
 		return 1;
@@ -138,7 +144,10 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 /*
  * L1 RAM for a nested run: the L2 guest's RAM, the L1 hypervisor's tables
  * (EPT12 with 4 KiB leaves: one table page per 512 pages, and the levels
- * above: a page in 256 is ample) and 64 MiB for the L1 OS itself.
+ * above: a page in 256 is ample; shadow tables SPT12 follow L2's own
+ * tables, a few pages per L2 table page, and L2's tables are far fewer
+ * than a page in 256 of its RAM in the workloads) and 64 MiB for the L1
+ * OS itself.
  */
 static uint64_t l1_reserved_pages(const struct run_options *o)
 {
@@ -202,7 +211,9 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum r
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = c == RUN_L2_SHADOW_ON_SHADOW ? NEST_SHADOW_ON_SHADOW : NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_SHADOW_ON_TDP ? NEST_SHADOW_ON_TDP
+		  : c == RUN_L2_SHADOW_ON_SHADOW ? NEST_SHADOW_ON_SHADOW
+						 : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
 	nc.l0_shadow = x->l0_shadow_for_l1;
@@ -257,6 +268,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 		break;
 	}
 	case RUN_L2_TDP_ON_TDP:
+	case RUN_L2_SHADOW_ON_TDP:
 	case RUN_L2_SHADOW_ON_SHADOW:
 		return true; /* made by attach_nested */
 	default:

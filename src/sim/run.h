@@ -14,6 +14,11 @@
  *              the same TDP engine at level 1, which runs the guest with
  *              EPT12/NPT12; L0 runs it on EPT02/NPT02, the shadow of EPT12
  *              (vm/hv_nest.h; guest code at level 2);
+ *   l2-shadow-on-tdp  the guest is L2: L0 runs the L1 VM with TDP as
+ *              above; the L1 hypervisor is the shadow-paging engine at
+ *              level 1 (tables SPT12 in L1 memory); L0 runs the guest on
+ *              SPT12 under EPT01/NPT01, reflecting its #PF, MOV CRn,
+ *              INVLPG... to L1 (vm/hv_nest.h; guest code at level 2);
  *   l2-shadow-on-shadow  the guest is L2: L0 runs the L1 VM with shadow
  *              paging (SPT01); the L1 hypervisor, the shadow engine at
  *              level 1, runs the guest on SPT12 (in L1 memory); L0 runs
@@ -28,9 +33,10 @@
  * every live mapping translated independently from the guest's own tables
  * and compared with what the hardware finds through the hypervisor's
  * structures and TLBs) after every guest operation, and the shadow MMU's
- * bookkeeping check (shadow_check) with it - of both shadow MMUs when
- * nested, with the nested configuration's own check (hv_nest_check: e.g.
- * every SPT02 leaf against SPT12 and L1's memory). Slow; for tests.
+ * bookkeeping check (shadow_check: L0's, and the L1 hypervisor's) with
+ * it; nested, the configuration's own check too (hv_nest_check: shadow
+ * on shadow, every SPT02 leaf against SPT12 and L1's memory). Slow; for
+ * tests.
  */
 #ifndef NESTMMU_SIM_RUN_H
 #define NESTMMU_SIM_RUN_H
@@ -48,6 +54,7 @@ enum run_cfg {
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
 	RUN_L2_TDP_ON_TDP,
+	RUN_L2_SHADOW_ON_TDP,
 	RUN_L2_SHADOW_ON_SHADOW,
 	RUN_CFGS,
 };

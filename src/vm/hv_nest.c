@@ -83,6 +83,18 @@ enum hv_action nest_reflect(struct hv_nest *h, struct vcpu *v2, struct hv_exit *
 	return a;
 }
 
+bool nest_gpa_to_hpa(void *hv, uint64_t gpa2, uint64_t *hpa)
+{
+	struct hv_nest *h = hv;
+	uint64_t gfn1, hfn;
+
+	if (memslots_gfn_peek(vm_memslots(h->vm2), gpa2 >> 12, &gfn1, NULL) != MEMSLOT_OK ||
+	    memslots_gfn_peek(vm_memslots(h->vm1), gfn1, &hfn, NULL) != MEMSLOT_OK)
+		return false;
+	*hpa = (hfn << 12) | (gpa2 & 0xfff);
+	return true;
+}
+
 /* ---- life cycle ---- */
 
 static const struct nest_kind_ops *kind_ops(enum nest_kind k)
@@ -90,6 +102,8 @@ static const struct nest_kind_ops *kind_ops(enum nest_kind k)
 	switch (k) {
 	case NEST_TDP_ON_TDP:
 		return &nest_tdp_on_tdp_ops;
+	case NEST_SHADOW_ON_TDP:
+		return &nest_shadow_on_tdp_ops;
 	case NEST_SHADOW_ON_SHADOW:
 		return &nest_shadow_on_shadow_ops;
 	}
@@ -156,6 +170,11 @@ void hv_nest_destroy(struct hv_nest *h)
 struct vm *hv_nest_l2(struct hv_nest *h)
 {
 	return h->vm2;
+}
+
+struct shadow_mmu *hv_nest_l1_shadow(struct hv_nest *h)
+{
+	return h->kind->l1_shadow ? h->kind->l1_shadow(h) : NULL;
 }
 
 const char *hv_nest_check(struct hv_nest *h)

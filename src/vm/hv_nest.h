@@ -13,6 +13,11 @@
  *                    runs L2 on EPT02 = the shadow of EPT12 composed with
  *                    L1's memory (mmu/nested_tdp.h), EPT12 pages
  *                    write-protected in EPT01.
+ *   NEST_SHADOW_ON_TDP  L0 runs L1 with EPT01/NPT01, L1 runs L2 with
+ *                    shadow paging (hv_shadow at level 1: SPT12 in L1
+ *                    memory), L0 runs L2 on SPT12 under EPT01/NPT01; L2's
+ *                    #PF, MOV CRn, INVLPG, ... are reflected to L1
+ *                    (hv_nest_shadow.c, docs/nested-shadow-on-tdp.md).
  *   NEST_SHADOW_ON_SHADOW  L0 runs L1 with shadow paging (hv_shadow at
  *                    level 0, SPT01), L1 runs L2 with shadow paging
  *                    (hv_shadow at level 1, SPT12 in L1 memory), L0 runs
@@ -20,7 +25,7 @@
  *                    MMU as SPT01 (hv_nest_sos.c says why), SPT12 pages
  *                    write-protected in SPT01 as any guest table.
  *
- * One L2 exit (TDP on TDP; hv_nest_sos.c for shadow on shadow), step by step:
+ * One L2 exit under TDP on TDP (the other configurations: their files), step by step:
  *  1. the exit is counted at level 2 (by L0, or reflected);
  *  2. EPT violation / #NPF: L0 walks EPT12 (ntdp_page_fault). Allowed:
  *     EPT02 fixed, L2 resumes (handled by L0). Not allowed by EPT12: the
@@ -54,6 +59,7 @@
 
 enum nest_kind {
 	NEST_TDP_ON_TDP,
+	NEST_SHADOW_ON_TDP,
 	NEST_SHADOW_ON_SHADOW,
 };
 
@@ -65,8 +71,8 @@ struct hv_nest_config {
 	uint64_t l1_kva_base;      /* L1's kernel direct map: gpa x at base + x */
 	uint64_t l1_first_gfn;     /* L1 memory reserved for the L1 hypervisor and its guest */
 	uint64_t l1_npages;
-	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP */
-	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging */
+	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP (NEST_TDP_ON_TDP) */
+	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging (NEST_SHADOW_ON_TDP, NEST_SHADOW_ON_SHADOW) */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
 };
 
@@ -76,6 +82,8 @@ struct hv_nest;
 struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_config *l2cfg, const char **err);
 void hv_nest_destroy(struct hv_nest *h);
 struct vm *hv_nest_l2(struct hv_nest *h);
+/* The L1 hypervisor's shadow MMU (for checkers), NULL if L1 does not use shadow paging. */
+struct shadow_mmu *hv_nest_l1_shadow(struct hv_nest *h);
 /*
  * Checking build support: the configuration's own invariants (shadow on
  * shadow: L1's shadow MMU's bookkeeping, and every SPT02 leaf maps what

@@ -26,6 +26,8 @@ struct nest_kind_ops {
 	void (*fini)(struct hv_nest *h);
 	/* L0's hypervisor of vm2. */
 	const struct hv_ops *ops;
+	/* Optional: the L1 hypervisor's shadow MMU (hv_nest_l1_shadow). */
+	struct shadow_mmu *(*l1_shadow)(struct hv_nest *h);
 	/* Optional (hv_nest_check): NULL if the configuration's invariants hold. */
 	const char *(*check)(struct hv_nest *h);
 };
@@ -45,6 +47,7 @@ struct hv_nest {
 };
 
 extern const struct nest_kind_ops nest_tdp_on_tdp_ops;
+extern const struct nest_kind_ops nest_shadow_on_tdp_ops;
 extern const struct nest_kind_ops nest_shadow_on_shadow_ops;
 
 struct vcpu *nest_l1_vcpu(struct hv_nest *h, const struct vcpu *v2);
@@ -60,5 +63,7 @@ bool nest_l1_prepare(struct hv_nest *h, struct vcpu *v2, struct hv_hw *hw12);
  * exit at level 1). Marks e reflected.
  */
 enum hv_action nest_reflect(struct hv_nest *h, struct vcpu *v2, struct hv_exit *e);
+/* hv_ops.gpa_to_hpa of every configuration: gpa2 -> gpa1 (vm2's slots) -> hpa (vm1's), without allocating. */
+bool nest_gpa_to_hpa(void *hv, uint64_t gpa2, uint64_t *hpa);
 
 #endif

@@ -128,6 +128,43 @@ static enum mem_status spt02_store(void *ctx, uint64_t gpa1, unsigned size, uint
 #define L1_PAGING_INTERCEPTS (HV_I_CR0 | HV_I_CR3 | HV_I_CR4 | HV_I_EFER)
 
 /*
+ * L1's invalidations for L2 (hw12.flush_vpid / flush_addr: Intel INVVPID
+ * single-context / individual-address, exits of L1; AMD TLB_CONTROL in
+ * VMCB12, no exit, and INVLPGA, an exit), emulated by L0 on the L2 set
+ * and VPID02: a whole-context flush syncs every unsync page (L1 may have
+ * written any SPT12 leaf table L0 left unsync: SPT02 must catch up, as a
+ * TLB refilled after the flush would), an address is shadow_invlpg (sync
+ * of the page holding the SPT12 entry, the SPT02 leaf dropped in the
+ * set's roots); then the hardware invalidation of VPID02, counted at L0.
+ * KVM does the same for nested INVVPID under shadow paging
+ * (kvm_mmu_invlpg / sync of the roots).
+ */
+static bool l1_tlb_requests(struct hv_nest *h, struct vcpu *v2, const struct hv_hw *hw12)
+{
+	struct sos *x = SOS(h);
+	const struct cpu *guest = cpu12(&x->v[vcpu_id(v2)], v2);
+	uint64_t *exits = h->cnt->exits[CNT_L1][CNT_BY_L0];
+	struct hv_hw req;
+
+	memset(&req, 0, sizeof(req));
+	req.vpid = NEST_L2_VPID;
+	req.flush_vpid = hw12->flush_vpid;
+	req.flush_naddr = hw12->flush_naddr < HV_FLUSH_ADDRS ? hw12->flush_naddr : HV_FLUSH_ADDRS;
+	memcpy(req.flush_addr, hw12->flush_addr, sizeof(req.flush_addr));
+	if (!req.flush_vpid && !req.flush_naddr)
+		return true;
+	if (vm_config(h->vm1)->vendor == CPU_AMD)
+		exits[CNT_EXIT_INVLPGA] += req.flush_naddr; /* TLB_CONTROL rides on VMRUN */
+	else
+		exits[CNT_EXIT_INVVPID] += req.flush_naddr + (req.flush_vpid ? 1 : 0);
+	if (req.flush_vpid)
+		shadow_sync_all(x->s, guest);
+	for (unsigned i = 0; i < req.flush_naddr; i++)
+		shadow_invlpg(x->s, guest, req.flush_addr[i]);
+	return vcpu_flush_guest_context(v2, &req, CNT_L0);
+}
+
+/*
  * L1's state for L2 (its prepare: hw12); `entered`: L1 has just entered
  * L2 (the VMRESUME / VMRUN ending a reflection), which loads hw12's CR3
  * as VM entry does (the first VMLAUNCH too): the root cache lookup
@@ -150,17 +187,12 @@ static bool l1_state(struct hv_nest *h, struct vcpu *v2, struct hv_hw *hw12, boo
 	select_l2(x, v2);
 	sv->hw12 = hw12->cfg.cpu;
 	sv->intercepts12 = hw12->intercepts;
-	if (sv->loaded && !entered)
-		return true;
-	/*
-	 * TODO(sot): L1's INVVPID requests for L2. Until they reach L0, every
-	 * L1 entry syncs the unsync pages (flush = true), a superset of what
-	 * any INVVPID L1 could have made requires.
-	 */
-	if (shadow_new_cr3(x->s, &sv->hw12, sv->loaded))
-		return false;
-	sv->loaded = true;
-	return true;
+	if (!sv->loaded || entered) {
+		if (shadow_new_cr3(x->s, &sv->hw12, false))
+			return false;
+		sv->loaded = true;
+	}
+	return l1_tlb_requests(h, v2, hw12);
 }
 
 static bool sos_prepare(void *hv, struct vcpu *v2, struct hv_hw *hw)
@@ -179,6 +211,7 @@ static bool sos_prepare(void *hv, struct vcpu *v2, struct hv_hw *hw)
 	hw->cfg.mem = hostmem_port(vm_hostmem(h->vm1));
 	hw->vpid = NEST_L2_VPID;
 	hw->intercepts = hw12.intercepts | HV_I_PF;
+	/* L1's flush requests were L0's to emulate (l1_state): none is left for this entry */
 	collect_flushes(h);
 	if (vm_owed_take(&x->flush_owed, v2)) {
 		tlb_invvpid(vcpu_tlb(v2), 1, NEST_L2_VPID, 0);
@@ -391,12 +424,7 @@ static const char *sos_check(struct hv_nest *h)
 {
 	struct sos *x = SOS(h);
 	struct check02 k;
-	const char *why;
 
-	if ((why = shadow_check(hv_shadow_mmu(h->l1))) != NULL) {
-		snprintf(x->why, sizeof(x->why), "L1's shadow MMU: %s", why);
-		return x->why;
-	}
 	for (unsigned i = 0; i < x->n; i++) {
 		uint64_t root, e;
 		bool pae;
@@ -456,6 +484,11 @@ static bool sos_init(struct hv_nest *h, const char **err)
 	return true;
 }
 
+static struct shadow_mmu *sos_l1_shadow(struct hv_nest *h)
+{
+	return h->l1 ? hv_shadow_mmu(h->l1) : NULL;
+}
+
 static void sos_fini(struct hv_nest *h)
 {
 	struct sos *x = SOS(h);
@@ -475,4 +508,5 @@ const struct nest_kind_ops nest_shadow_on_shadow_ops = {
 	.fini = sos_fini,
 	.ops = &sos_ops,
 	.check = sos_check,
+	.l1_shadow = sos_l1_shadow,
 };

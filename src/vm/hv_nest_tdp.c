@@ -124,19 +124,6 @@ static enum hv_action tdp_nest_exit(void *hv, struct vcpu *v2, struct hv_exit *e
 	}
 }
 
-/* gpa2 -> gpa1 (L1's slots for L2) -> hpa (L0's slots for L1), without allocating. */
-static bool nest_gpa_to_hpa(void *hv, uint64_t gpa2, uint64_t *hpa)
-{
-	struct hv_nest *h = hv;
-	uint64_t gfn1, hfn;
-
-	if (memslots_gfn_peek(vm_memslots(h->vm2), gpa2 >> 12, &gfn1, NULL) != MEMSLOT_OK ||
-	    memslots_gfn_peek(vm_memslots(h->vm1), gfn1, &hfn, NULL) != MEMSLOT_OK)
-		return false;
-	*hpa = (hfn << 12) | (gpa2 & 0xfff);
-	return true;
-}
-
 static const struct hv_ops tdp_nest_ops = {
 	.name = "nested-tdp",
 	.prepare = tdp_nest_prepare,

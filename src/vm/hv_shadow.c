@@ -13,9 +13,12 @@ struct hv_shadow {
 	struct vm *vm;
 	struct shadow_mmu *s;
 	bool ipi_exits;
+	enum cnt_level level;
 	uint64_t flush_owed;     /* bit i: vCPU i must flush its VPID at entry */
 	const struct cpu *guest; /* during an emulated store */
-	unsigned level;
+	/* level 1: addresses vCPU i wants invalidated at its next entry (hv_hw.flush_addr) */
+	unsigned naddr[SHADOW_MAX_VCPUS];
+	uint64_t addr[SHADOW_MAX_VCPUS][HV_FLUSH_ADDRS];
 };
 
 void hv_shadow_config_default(struct hv_shadow_config *c)
@@ -24,6 +27,7 @@ void hv_shadow_config_default(struct hv_shadow_config *c)
 	c->unsync = true;
 	c->root_cache = SHADOW_ROOT_CACHE_DEFAULT;
 	c->ipi_exits = true;
+	c->level = CNT_L0;
 }
 
 #define SHADOW_VPID 1u
@@ -35,13 +39,46 @@ static void collect_flush(struct hv_shadow *h)
 		h->flush_owed |= vm_kick_all(h->vm);
 }
 
-static void pay_flush(struct hv_shadow *h, struct vcpu *v)
+/*
+ * The flushes v owes, for its entry (hv_hw.flush_vpid / flush_addr): the
+ * vCPU layer performs them (level 0), or L0 emulates them (level 1).
+ */
+static void pay_flush(struct hv_shadow *h, struct vcpu *v, struct hv_hw *hw)
 {
-	if (!vm_owed_take(&h->flush_owed, v))
+	unsigned id = vcpu_id(v);
+
+	hw->flush_vpid = vm_owed_take(&h->flush_owed, v);
+	if (!hw->flush_vpid) {
+		hw->flush_naddr = h->naddr[id];
+		memcpy(hw->flush_addr, h->addr[id], sizeof(hw->flush_addr));
+	}
+	h->naddr[id] = 0;
+}
+
+/* Level 1: a whole-context flush of v's guest TLB at its next entry. */
+static void want_flush_context(struct hv_shadow *h, struct vcpu *v)
+{
+	h->flush_owed |= UINT64_C(1) << vcpu_id(v);
+}
+
+/*
+ * Level 1: the guest TLB's translations of `gva` (every PCID) dropped at
+ * v's next entry; a non-canonical address has none (INVLPG is then a NOP,
+ * and INVVPID would fail: nothing is asked). Past HV_FLUSH_ADDRS, the
+ * whole context instead.
+ */
+static void want_flush_addr(struct hv_shadow *h, struct vcpu *v, uint64_t gva)
+{
+	enum paging_mode mode = cpu_paging_mode(&vcpu_cpu(v)->regs);
+	unsigned id = vcpu_id(v);
+
+	if ((mode == PAGING_4LEVEL || mode == PAGING_5LEVEL) && !la_is_canonical(gva, mode))
 		return;
-	/* stand-in until branch sot: at level 1 the VPID L0 gives L2 (NEST_L2_VPID), not L0's request */
-	tlb_invvpid(vcpu_tlb(v), 1, SHADOW_VPID + h->level, 0);
-	vm_counters(h->vm)->flushes[CNT_L0][CNT_FLUSH_VPID]++;
+	if (h->naddr[id] == HV_FLUSH_ADDRS) {
+		want_flush_context(h, v);
+		return;
+	}
+	h->addr[id][h->naddr[id]++] = gva;
 }
 
 static void select_vcpu(struct hv_shadow *h, const struct vcpu *v)
@@ -63,7 +100,7 @@ static bool sh_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
 	hw->intercepts = HV_I_CR0 | HV_I_CR3 | HV_I_CR4 | HV_I_EFER | HV_I_INVLPG | HV_I_INVPCID | HV_I_PF |
 			 (h->ipi_exits ? HV_I_IPI : 0);
 	collect_flush(h);
-	pay_flush(h, v);
+	pay_flush(h, v, hw);
 	return true;
 }
 
@@ -137,27 +174,59 @@ static enum hv_action sh_reg_write(struct hv_shadow *h, struct vcpu *v, struct h
 		return HV_DEAD;
 	switch (e->reason) {
 	case HV_EXIT_CR3:
-		tlb_mov_cr3(vcpu_tlb(v), &hw_before, hw_after.cr3 | (noflush ? CR3_NOFLUSH : 0));
 		scope = noflush ? -1 : CNT_FLUSH_PCID;
 		break;
 	case HV_EXIT_CR4:
-		tlb_mov_cr4(vcpu_tlb(v), &hw_before, hw_after.cr4);
 		scope = hv_insn_flush_scope(HV_EXIT_CR4, &hw_before, hw_after.cr4, 0);
 		break;
 	case HV_EXIT_CR0:
-		tlb_mov_cr0(vcpu_tlb(v), &hw_before, hw_after.cr0);
 		scope = hv_insn_flush_scope(HV_EXIT_CR0, &hw_before, hw_after.cr0, 0);
 		break;
 	default:
 		scope = -1;
 		break;
 	}
-	if (scope >= 0)
-		cnt->flushes[CNT_L0][scope]++;
+	if (h->level == CNT_L0) {
+		/* on the hardware: the instruction's own invalidation under the hardware registers */
+		switch (e->reason) {
+		case HV_EXIT_CR3:
+			tlb_mov_cr3(vcpu_tlb(v), &hw_before, hw_after.cr3 | (noflush ? CR3_NOFLUSH : 0));
+			break;
+		case HV_EXIT_CR4:
+			tlb_mov_cr4(vcpu_tlb(v), &hw_before, hw_after.cr4);
+			break;
+		case HV_EXIT_CR0:
+			tlb_mov_cr0(vcpu_tlb(v), &hw_before, hw_after.cr0);
+			break;
+		default:
+			break;
+		}
+		if (scope >= 0)
+			cnt->flushes[h->level][scope]++;
+	} else if (scope >= 0) {
+		want_flush_context(h, v);
+	}
 	/* A change of the hardware paging mode or root role: nothing cached for the old one may be used. */
 	if (((hw_before.cr0 ^ hw_after.cr0) & CR0_PG) || ((hw_before.cr4 ^ hw_after.cr4) & (CR4_PAE | CR4_LA57)))
 		h->flush_owed |= UINT64_C(1) << vcpu_id(v);
 	collect_flush(h);
+	return HV_DONE;
+}
+
+/*
+ * INVLPG / INVPCID after the shadow MMU's work: the guest TLB's
+ * invalidation. Level 0: the instruction executed as the guest would
+ * have (vcpu_exec_native, #GP included). Level 1: requested (checked
+ * already for INVPCID).
+ */
+static enum hv_action sh_invalidate(struct hv_shadow *h, struct vcpu *v, struct hv_exit *e)
+{
+	if (h->level == CNT_L0)
+		return vcpu_exec_native(v, e);
+	if (e->reason == HV_EXIT_INVLPG || (e->reason == HV_EXIT_INVPCID && e->invpcid_type == 0))
+		want_flush_addr(h, v, e->value);
+	else
+		want_flush_context(h, v);
 	return HV_DONE;
 }
 
@@ -180,15 +249,20 @@ static enum hv_action sh_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 		break;
 	case HV_EXIT_INVLPG:
 		shadow_invlpg(h->s, guest, e->value);
-		a = vcpu_exec_native(v, e);
+		a = sh_invalidate(h, v, e);
 		break;
 	case HV_EXIT_INVPCID:
+		if (h->level != CNT_L0 &&
+		    tlb_invpcid_check(&guest->regs, e->invpcid_type, e->pcid, e->value) != TLB_INSN_OK) {
+			e->inject = (struct guest_fault){ .kind = XO_GP };
+			return HV_INJECT;
+		}
 		if (e->invpcid_type == 0 && (guest->regs.cr4 & CR4_PCIDE) &&
 		    e->pcid == (guest->regs.cr3 & CR3_PCID_MASK))
 			shadow_invlpg(h->s, guest, e->value);
 		else if (e->invpcid_type <= 3)
 			shadow_sync_all(h->s, guest);
-		a = vcpu_exec_native(v, e);
+		a = sh_invalidate(h, v, e);
 		break;
 	case HV_EXIT_IPI:
 		return HV_DONE;
@@ -203,11 +277,25 @@ static enum hv_action sh_exit(void *hv, struct vcpu *v, struct hv_exit *e)
 	return a;
 }
 
-static const struct hv_ops sh_ops_tbl = {
+static const struct hv_ops sh_ops = {
 	.name = "shadow",
 	.prepare = sh_prepare,
 	.handle_exit = sh_exit,
 };
+
+const struct hv_ops *hv_shadow_ops(void)
+{
+	return &sh_ops;
+}
+
+struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config *c, const char **err)
+{
+	struct hv_shadow *h = hv_shadow_create(vm, c, err);
+
+	if (h)
+		vm_set_hv(vm, &sh_ops, h, c->level + 1);
+	return h;
+}
 
 struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config *c, const char **err)
 {
@@ -218,7 +306,7 @@ struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config 
 		.hw_maxphyaddr = vm_config(vm)->maxphyaddr,
 		.cnt = vm_counters(vm),
 		.level = c->level,
-		.pt_kind = c->level ? CNT_PT_SHADOW_L1 : CNT_PT_SHADOW_L0,
+		.pt_kind = c->level == CNT_L0 ? CNT_PT_SHADOW_L0 : CNT_PT_SHADOW_L1,
 		.max_pages = c->max_pages,
 		.unsync = c->unsync,
 		.root_cache = c->root_cache,
@@ -230,27 +318,20 @@ struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config 
 		*err = "out of memory";
 		return NULL;
 	}
+	if (c->level != CNT_L0 && c->level != CNT_L1) {
+		*err = "shadow: a hypervisor runs at level 0 or 1";
+		free(h);
+		return NULL;
+	}
 	h->vm = vm;
-	h->level = c->level;
 	h->ipi_exits = c->ipi_exits;
+	h->level = c->level;
 	h->s = shadow_create(&sc);
 	if (!h->s) {
 		*err = "cannot create the shadow MMU (configuration or memory)";
 		free(h);
 		return NULL;
 	}
-	return h;
-}
-const struct hv_ops *hv_shadow_ops(void)
-{
-	return &sh_ops_tbl;
-}
-
-struct hv_shadow *hv_shadow_attach(struct vm *vm, const struct hv_shadow_config *c, const char **err)
-{
-	struct hv_shadow *h = hv_shadow_create(vm, c, err);
-	if (h)
-		vm_set_hv(vm, &sh_ops_tbl, h, 1);
 	return h;
 }
 

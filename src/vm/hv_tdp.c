@@ -15,6 +15,7 @@ struct hv_tdp {
 	hv_store_fn store;
 	void *store_ctx;
 	uint64_t flush_owed; /* bit i: vCPU i must flush the MMU's translations at entry */
+	uint64_t flush_epoch; /* flushes collected so far */
 };
 
 void hv_tdp_config_default(struct hv_tdp_config *c)
@@ -34,8 +35,22 @@ void hv_tdp_config_default(struct hv_tdp_config *c)
  */
 void hv_tdp_sync_flush(struct hv_tdp *h)
 {
-	if (tdp_flush_take(h->tdp))
+	if (tdp_flush_take(h->tdp)) {
 		h->flush_owed |= vm_kick_all(h->vm);
+		h->flush_epoch++;
+	}
+}
+
+uint64_t hv_tdp_flush_epoch(const struct hv_tdp *h)
+{
+	return h->flush_epoch;
+}
+
+bool hv_tdp_owed_take(struct hv_tdp *h, unsigned vcpu)
+{
+	struct vcpu *v = vm_vcpu(h->vm, vcpu);
+
+	return v && vm_owed_take(&h->flush_owed, v);
 }
 
 static bool tdp_prepare(void *hv, struct vcpu *v, struct hv_hw *hw)
@@ -61,44 +76,53 @@ static enum mem_status rom_store(void *ctx, uint64_t gpa, unsigned size, uint64_
 	return s == MEM_READONLY ? MEM_OK : s;
 }
 
-static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+enum hv_action hv_tdp_fault(struct hv_tdp *h, struct hv_exit *e)
 {
-	struct hv_tdp *h = hv;
 	struct mmu_fault f;
 	enum ret_pf r;
 
+	if (e->reason == HV_EXIT_EPT_MISCONFIG) {
+		e->error = "tdp: EPT misconfiguration in the hypervisor's own tables";
+		return HV_DEAD;
+	}
+	if (!tdp_fault_from_exit(&f, &e->xlate)) {
+		e->error = "tdp: a nested-paging exit without its exit information";
+		return HV_DEAD;
+	}
+	r = tdp_page_fault(h->tdp, &f);
+	hv_tdp_sync_flush(h);
+	switch (r) {
+	case RET_PF_FIXED:
+	case RET_PF_RETRY:
+	case RET_PF_SPURIOUS:
+		return HV_RESUME;
+	case RET_PF_EMULATE:
+		return hv_emulate_on(vm_guestmem(h->vm), e, f.emulate_gpa, h->store, h->store_ctx);
+	case RET_PF_ERROR:
+		e->error = f.error ? f.error : "tdp: fault not handled";
+		return HV_DEAD;
+	case RET_PF_INJECT:
+	default:
+		e->error = "tdp: unexpected fault result";
+		return HV_DEAD;
+	}
+}
+
+static enum hv_action tdp_exit(void *hv, struct vcpu *v, struct hv_exit *e)
+{
+	struct hv_tdp *h = hv;
+
+	(void)v; /* the faulting vCPU is h's: emulation is on h's VM memory */
 	switch (e->reason) {
 	case HV_EXIT_EPT_VIOLATION:
 	case HV_EXIT_NPF:
-		if (!tdp_fault_from_exit(&f, &e->xlate)) {
-			e->error = "tdp: a nested-paging exit without its exit information";
-			return HV_DEAD;
-		}
-		r = tdp_page_fault(h->tdp, &f);
-		hv_tdp_sync_flush(h);
-		switch (r) {
-		case RET_PF_FIXED:
-		case RET_PF_RETRY:
-		case RET_PF_SPURIOUS:
-			return HV_RESUME;
-		case RET_PF_EMULATE:
-			return vcpu_emulate_at(v, e, f.emulate_gpa, h->store, h->store_ctx);
-		case RET_PF_ERROR:
-			e->error = f.error ? f.error : "tdp: fault not handled";
-			return HV_DEAD;
-		case RET_PF_INJECT:
-		default:
-			e->error = "tdp: unexpected fault result";
-			return HV_DEAD;
-		}
+	case HV_EXIT_EPT_MISCONFIG:
+		return hv_tdp_fault(h, e);
 	case HV_EXIT_IPI:
 		return HV_DONE;
 	case HV_EXIT_HYPERCALL:
 		e->hc_ret = HV_HC_ENOSYS;
 		return HV_DONE;
-	case HV_EXIT_EPT_MISCONFIG:
-		e->error = "tdp: EPT misconfiguration in the hypervisor's own tables";
-		return HV_DEAD;
 	default:
 		e->error = "tdp: exit the hypervisor did not ask for";
 		return HV_DEAD;

@@ -81,6 +81,25 @@ void hv_tdp_set_store(struct hv_tdp *h, hv_store_fn store, void *ctx);
  */
 void hv_tdp_sync_flush(struct hv_tdp *h);
 
+/*
+ * For an L0 that runs another guest on these same tables (L2 under
+ * shadow-on-TDP runs with EPT01/NPT01, hv_nest.h): an EPT violation /
+ * misconfiguration / #NPF taken in h's tables, handled as h's own
+ * (tdp_page_fault; RET_PF_EMULATE emulated on h's VM memory with h's
+ * store). The exit's vCPU need not be h's.
+ */
+enum hv_action hv_tdp_fault(struct hv_tdp *h, struct hv_exit *e);
+/*
+ * Flushes collected so far (hv_tdp_sync_flush): a guest running on these
+ * tables outside h's VM compares it to know its own TLB owes one.
+ */
+uint64_t hv_tdp_flush_epoch(const struct hv_tdp *h);
+/*
+ * Takes the flush h's vCPU `vcpu` owes (true if it owed one): for an L0
+ * that performs it on that processor while it runs an L2 vCPU there.
+ */
+bool hv_tdp_owed_take(struct hv_tdp *h, unsigned vcpu);
+
 struct tdp_mmu *hv_tdp_mmu(struct hv_tdp *h);
 
 #endif

@@ -63,8 +63,8 @@ static enum mem_status l1_cmpxchg(void *ctx, uint64_t pa, unsigned size, uint64_
 	return MEM_CHANGED;
 }
 
-/* clear_page: the vCPU stores zero over every word of the frame that is not zero already */
-static enum mem_status clear_frame(struct l1_port *p, uint64_t gfn)
+/* clear_page by L1's vCPU: store zero over every word that is not zero already */
+static enum mem_status l1_clear_page(struct l1_port *p, uint64_t gfn)
 {
 	uint64_t w;
 	enum mem_status s;
@@ -88,7 +88,7 @@ static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
 
 	if (frames_alloc(p->frames, &gfn))
 		return MEM_NOMEM;
-	if ((s = clear_frame(p, gfn)) != MEM_OK) {
+	if ((s = l1_clear_page(p, gfn)) != MEM_OK) {
 		frames_free(p->frames, gfn);
 		return s;
 	}
@@ -96,21 +96,23 @@ static enum mem_status l1_alloc_table(void *ctx, uint64_t *pa)
 	return MEM_OK;
 }
 
+/*
+ * The frames also back the L2 guest's RAM on first touch, which must read
+ * as zeros (the L1 kernel gives its guest zeroed pages): a table page is
+ * cleared before its frame goes back - the stores L1 makes for that page,
+ * made when the table is freed rather than when the frame is reused. A
+ * page that cannot be cleared is kept (never handed out dirty).
+ */
 static enum mem_status l1_free_table(void *ctx, uint64_t pa)
 {
 	struct l1_port *p = ctx;
-
 	enum mem_status s;
 
 	if (pa & 0xfff)
 		return MEM_INVALID;
-	/*
-	 * The frames are shared with the L2 guests' RAM (vm_create_nested),
-	 * which must read as zeros when first backed: L1's kernel zeroes a
-	 * page it hands to a guest. The model zeroes a table page when it
-	 * goes back (the same stores, where it knows the page was used).
-	 */
-	if ((s = clear_frame(p, pa >> 12)) != MEM_OK)
+	if (!frames_is_allocated(p->frames, pa >> 12))
+		return MEM_INVALID;
+	if ((s = l1_clear_page(p, pa >> 12)) != MEM_OK)
 		return s;
 	return frames_free(p->frames, pa >> 12) ? MEM_INVALID : MEM_OK;
 }

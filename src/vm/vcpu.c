@@ -224,12 +224,35 @@ bool vcpu_init_mmu(struct vcpu *v, const struct hw_config *cfg, struct hw_mmu *o
 	return true;
 }
 
+bool vcpu_flush_guest_context(struct vcpu *v, const struct hv_hw *hw, unsigned level)
+{
+	struct tlb *t = v->tlb;
+	bool amd = v->guest.vendor == CPU_AMD;
+
+	if (hw->flush_vpid) {
+		if (amd)
+			tlb_svm_tlb_control(t, 3, hw->vpid);
+		else if (tlb_invvpid(t, 1, hw->vpid, 0) != TLB_INSN_OK)
+			return false;
+		v->cnt->flushes[level][CNT_FLUSH_VPID]++;
+	}
+	for (unsigned i = 0; i < hw->flush_naddr && i < HV_FLUSH_ADDRS; i++) {
+		if (amd)
+			tlb_invlpga(t, hw->flush_addr[i], hw->vpid);
+		else if (tlb_invvpid(t, 0, hw->vpid, hw->flush_addr[i]) != TLB_INSN_OK)
+			return false;
+		v->cnt->flushes[level][CNT_FLUSH_ADDR]++;
+	}
+	return true;
+}
+
 bool vcpu_load(struct vcpu *v)
 {
 	const struct hv_ops *ops = vm_hv_ops(v->vm);
 	struct xlate_result fail;
 	struct hv_hw hw;
 	const char *why;
+	unsigned hl = vcpu_level_of(v) ? vcpu_level_of(v) - 1 : 0;
 
 	if (v->dead)
 		return false;
@@ -249,8 +272,6 @@ bool vcpu_load(struct vcpu *v)
 	v->need_prepare = false;
 	tlb_set_vpid(v->tlb, hw.vpid);
 	if (hw.flush_tdp) {
-		unsigned hl = vcpu_level_of(v) ? vcpu_level_of(v) - 1 : 0;
-
 		if (hw.cfg.nested == NESTED_EPT) {
 			tlb_invept(v->tlb, 1, hw.cfg.eptp);
 			v->cnt->flushes[hl][CNT_FLUSH_EPT_CTX]++;
@@ -258,6 +279,10 @@ bool vcpu_load(struct vcpu *v)
 			tlb_svm_tlb_control(v->tlb, 3, hw.vpid);
 			v->cnt->flushes[hl][CNT_FLUSH_VPID]++;
 		}
+	}
+	if (!vcpu_flush_guest_context(v, &hw, hl)) {
+		vcpu_die(v, "%s: a TLB invalidation of VPID/ASID 0 or of a non-canonical address", ops->name);
+		return false;
 	}
 	if (!vcpu_init_mmu(v, &v->hw.cfg, &v->mmu, &fail)) {
 		vcpu_die(v, "%s: VM entry failed: %s (%s)", ops->name, xlate_outcome_name(fail.outcome),

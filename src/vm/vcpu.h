@@ -94,6 +94,9 @@ enum {
 	HV_I_INTR    = 1u << 8, /* an interrupt arriving at a running vCPU exits on it */
 };
 
+/* Individual-address invalidations one entry can carry (hv_hw.flush_addr); more: a whole-context flush. */
+#define HV_FLUSH_ADDRS 4
+
 /* What the hardware runs the guest with: filled by hv_ops.prepare. */
 struct hv_hw {
 	/*
@@ -112,6 +115,22 @@ struct hv_hw {
 	 * the hypervisor's level; for an L1 hypervisor L0 emulates it.
 	 */
 	bool flush_tdp;
+	/*
+	 * Invalidations of the guest's linear and combined translations (its
+	 * VPID / ASID, every PCID) the hypervisor executes before the entry,
+	 * as the instruction of its vendor: a whole-context flush (Intel
+	 * INVVPID single-context, Vol. 3C 31.3 / Vol. 2 INVVPID; AMD
+	 * TLB_CONTROL 03h in the VMCB, applied by VMRUN, APM 15.16.1) and
+	 * individual addresses (INVVPID individual-address; INVLPGA). A
+	 * hypervisor that wants the whole context flushed lists no address
+	 * (the flush covers them). The vCPU layer performs them and counts
+	 * them as flushes at the hypervisor's level; for an L1 hypervisor L0
+	 * emulates them on the VPID it gives L2 (INVVPID and INVLPGA are exits
+	 * of L1, TLB_CONTROL is not).
+	 */
+	bool flush_vpid;
+	unsigned flush_naddr;
+	uint64_t flush_addr[HV_FLUSH_ADDRS];
 };
 
 enum hv_exit_reason {
@@ -221,6 +240,15 @@ struct vm *vcpu_vm(const struct vcpu *v);
 struct tlb *vcpu_tlb(struct vcpu *v);
 /* The hardware context last loaded (valid after the first entry). */
 const struct hv_hw *vcpu_hw(const struct vcpu *v);
+/*
+ * Performs hw->flush_vpid and hw->flush_addr[] on v's TLB for VPID/ASID
+ * hw->vpid, as v's vendor does it (INVVPID single-context or
+ * individual-address; TLB_CONTROL 03h, INVLPGA), each counted as a flush
+ * at `level`. False if an INVVPID VMfails (VPID 0, a non-canonical
+ * address): a hypervisor's bug. For the vCPU layer at VM entry and for an
+ * L0 emulating an L1 hypervisor's requests on L2's VPID.
+ */
+bool vcpu_flush_guest_context(struct vcpu *v, const struct hv_hw *hw, unsigned level);
 /* Makes the next guest operation call prepare() again (a root changed, ...). */
 void vcpu_request_reload(struct vcpu *v);
 /*

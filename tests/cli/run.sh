@@ -49,13 +49,13 @@ expect "list params gups" 0 out "updates" -- run -w gups --list-params
 
 # ---- the text table ----
 expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
-grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp +l2-shadow-on-shadow" <<<"$OUT" || fail "table header: $OUT"
+grep -qE "^ +native +l1-tdp +l1-shadow +l2-tdp-on-tdp +l2-shadow-on-tdp +l2-shadow-on-shadow" <<<"$OUT" || fail "table header: $OUT"
 
 # ---- JSON ----
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp,l2-shadow-on-shadow"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-tdp-on-tdp,l2-shadow-on-tdp,l2-shadow-on-shadow"
 check "json workload" "$J" '.workload.name + " " + (.workload.params.jobs|tostring)' "kbuild 4"
 check "json native slowdown" "$J" '.configs[0].slowdown' "1"
 check "json profile" "$J" '.cost_profile.name' "intel"
@@ -91,13 +91,34 @@ check "l1 fixes what is reflected" "$J" "$N[\"tdp_faults.l1\"] == $N[\"exits.l2.
 check "l1 stores into EPT12 trap" "$J" "$N[\"exits.l1.by_l0.ept_violation\"] > 0" "true"
 check "l2 tables" "$J" "[$N[\"pt_peak.ept12\"], $N[\"pt_peak.ept02\"], $N[\"pt_peak.ept01\"]] | all(. > 0)" "true"
 check "l2 slower than l1" "$J" '.configs[3].est_seconds > .configs[1].est_seconds' "true"
+# nested shadow on TDP (Intel): L1 intercepts L2's #PF, MOV CR3, INVLPG, INVPCID; each such exit
+# is reflected and ends with L1's VMRESUME; a #PF reflected is fixed in SPT12, injected into
+# L2 (every #PF L2 gets), or emulated, so fixed + injected <= reflected; L0 handles only its
+# own EPT01 violations; L1's TLB wishes for L2 are INVVPIDs (exits of L1), each emulated by
+# one invalidation of L2's VPID by L0; tables: SPT12 in L1 memory, no EPT12 / EPT02 / L0 shadow
+S='.configs[4].counters'
+sum_refl="([$S | to_entries[] | select(.key | startswith(\"exits.l2.reflected.\")) | .value] | add)"
+sum_l2_l0="([$S | to_entries[] | select(.key | startswith(\"exits.l2.by_l0.\")) | .value] | add)"
+check "sot guest faults at l2" "$J" ".configs[4].summary.guest_page_faults == $S[\"guest_pf.l2\"]" "true"
+check "sot pf reflected" "$J" "$S[\"exits.l2.reflected.pf\"] >= $S[\"spt_faults.l1\"] + $S[\"guest_pf.l2\"]" "true"
+check "sot shadow faults at l1" "$J" "[$S[\"spt_faults.l1\"] > 0, $S[\"spt_faults.l0\"] == 0] | all" "true"
+check "sot cr3 reflected" "$J" "$S[\"exits.l2.reflected.cr3_write\"] > 0" "true"
+check "sot vmresume per reflection" "$J" "$S[\"exits.l1.by_l0.vmresume_vmrun\"] == $sum_refl" "true"
+check "sot l0 handles only ept violations" "$J" "$sum_l2_l0 == $S[\"exits.l2.by_l0.ept_violation\"]" "true"
+check "sot no pf handled by l0" "$J" "$S[\"exits.l2.by_l0.pf\"]" "0"
+check "sot invvpid emulated" "$J" \
+	"$S[\"exits.l1.by_l0.invvpid\"] == $S[\"flushes.l0.vpid\"] + $S[\"flushes.l0.addr\"]" "true"
+check "sot invvpid exits" "$J" "$S[\"exits.l1.by_l0.invvpid\"] > 0" "true"
+check "sot tables" "$J" \
+	"[$S[\"pt_peak.shadow_l1\"] > 0, $S[\"pt_peak.ept01\"] > 0, $S[\"pt_peak.ept12\"] == 0, $S[\"pt_peak.ept02\"] == 0, $S[\"pt_peak.shadow_l0\"] == 0] | all" "true"
+check "sot slower than l1-shadow" "$J" '.configs[4].est_seconds > .configs[2].est_seconds' "true"
 # nested shadow on shadow: shadow tables at both levels, no TDP table anywhere; L1's own
 # accesses fault under SPT01 and its stores into SPT12 (write-protected as guest tables of
 # L0's MMU) trap to L0; every #PF reflected to L1 is one of L1's shadow faults - fixed in
 # SPT12, injected into L2 (each of L2's own faults), or a trapped write to an L2 page table -
 # and every reflection ends with L1's VMRESUME
-N='.configs[4].counters'
-check "sos name" "$J" '.configs[4].name' "l2-shadow-on-shadow"
+N='.configs[5].counters'
+check "sos name" "$J" '.configs[5].name' "l2-shadow-on-shadow"
 check "sos tables" "$J" "[$N[\"pt_peak.shadow_l0\"], $N[\"pt_peak.shadow_l1\"]] | all(. > 0)" "true"
 check "sos no tdp tables" "$J" "$N[\"pt_peak.ept01\"] + $N[\"pt_peak.ept12\"] + $N[\"pt_peak.ept02\"]" "0"
 check "sos no violations" "$J" \
@@ -110,6 +131,7 @@ check "sos reflected pf = l1 shadow faults" "$J" \
 check "sos l0 fixes spt02" "$J" "$N[\"exits.l2.by_l0.pf\"] > 0" "true"
 check "sos vmresume per reflection" "$J" \
 	"$N[\"exits.l1.by_l0.vmresume_vmrun\"] == ([$N | to_entries[] | select(.key | startswith(\"exits.l2.reflected.\")) | .value] | add)" "true"
+check "sos l1 invvpid exits" "$J" "$N[\"exits.l1.by_l0.invvpid\"] > 0" "true"
 check "sos cr3 writes reflected" "$J" "[$N[\"exits.l2.reflected.cr3_write\"] > 0, $N[\"exits.l2.by_l0.cr3_write\"] == 0] | all" "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
@@ -124,9 +146,16 @@ run_capture run "${SMALL[@]}" --json --seed 7
 [ "$(jq -S "$strip" <<<"$J")" != "$(jq -S "$strip" <<<"$OUT")" ] || fail "another seed gives the same result"
 
 # ---- AMD: NPT ----
-run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l1-tdp,l2-tdp-on-tdp,l2-shadow-on-tdp
 check "npt exits" "$OUT" '.configs[0].summary.exits == .configs[0].counters["exits.l1.by_l0.npf"]' "true"
 check "npt nested reflected" "$OUT" '.configs[1].counters["exits.l2.reflected.npf"] > 0' "true"
+# nested shadow on NPT: no INVVPID on AMD; INVLPGA exits of L1 are each one address flush by L0
+# (TLB_CONTROL in VMCB12 rides on VMRUN: no exit)
+A='.configs[2].counters'
+check "sot npt l0 faults" "$OUT" "[$A[\"exits.l2.by_l0.npf\"] > 0, $A[\"exits.l2.by_l0.ept_violation\"] == 0] | all" "true"
+check "sot npt no invvpid" "$OUT" "$A[\"exits.l1.by_l0.invvpid\"]" "0"
+check "sot npt invlpga" "$OUT" "$A[\"exits.l1.by_l0.invlpga\"] == $A[\"flushes.l0.addr\"]" "true"
+check "sot npt pf reflected" "$OUT" "$A[\"exits.l2.reflected.pf\"] >= $A[\"spt_faults.l1\"] + $A[\"guest_pf.l2\"]" "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
 run_capture run "${SMALL[@]}" --json --cpu amd --configs l2-shadow-on-shadow --check
