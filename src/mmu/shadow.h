@@ -218,6 +218,16 @@ void shadow_zap_all(struct shadow_mmu *s);
  */
 bool shadow_tlb_flush_pending(struct shadow_mmu *s, bool clear);
 
+/*
+ * Read-only, for checkers (nothing counted, nothing made): the table the
+ * hardware CR3 of vCPU `vcpu`'s current root points at (IA-32e: the top
+ * shadow page; PAE format: the PDPT page, *pae set), in the port's space.
+ * False if the vCPU has no current root.
+ */
+bool shadow_root_peek(const struct shadow_mmu *s, unsigned vcpu, uint64_t *table_pa, bool *pae);
+/* Read-only, for checkers: the shadow page at table address pa is an unsync leaf table. */
+bool shadow_table_unsync(const struct shadow_mmu *s, uint64_t pa);
+
 /* Why the last call failed (NULL if it did not). */
 const char *shadow_error(const struct shadow_mmu *s);
 

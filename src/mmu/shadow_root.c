@@ -657,3 +657,24 @@ const char *shadow_check(struct shadow_mmu *s)
 		return "more shadow pages than the cap";
 	return NULL;
 }
+
+bool shadow_root_peek(const struct shadow_mmu *s, unsigned vcpu, uint64_t *table_pa, bool *pae)
+{
+	const struct shadow_root *r;
+
+	if (vcpu >= s->cfg.nvcpus)
+		return false;
+	r = &s->vcpus[vcpu].roots[0];
+	if (!root_valid(r))
+		return false;
+	*pae = r->pae;
+	*table_pa = r->pae ? r->pdpt_pa : r->sp[0]->pa;
+	return true;
+}
+
+bool shadow_table_unsync(const struct shadow_mmu *s, uint64_t pa)
+{
+	const struct shadow_page *sp = sp_by_pa(s, pa);
+
+	return sp && sp->unsync;
+}

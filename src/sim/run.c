@@ -29,6 +29,8 @@ static const struct {
 			"a guest of L1, itself a guest of L0: L1 tells L0 its mappings by hypercalls (KPOP)" },
 	[RUN_L2_SHADOW_ON_TDP] = { "l2-shadow-on-tdp", CNT_L2,
 				   "a guest of L1, itself a guest of L0: shadow paging in L1, TDP in L0" },
+	[RUN_L2_SHADOW_ON_SHADOW] = { "l2-shadow-on-shadow", CNT_L2,
+				      "a guest of L1, itself a guest of L0: shadow paging in both" },
 };
 
 const char *run_cfg_name(enum run_cfg c)
@@ -100,6 +102,7 @@ struct run_ctx {
 	struct vm *vm1;
 	struct gos *l1_os;
 	struct hv_tdp *l0_for_l1;
+	struct hv_shadow *l0_shadow_for_l1;
 	struct hv_nest *nest;
 	struct gos_checker ck;
 };
@@ -145,6 +148,10 @@ static int check_hook(void *ctx, struct gos *g, char *msg, unsigned len)
 		snprintf(msg, len, "L1's shadow MMU: %s", why);
 		return 1;
 	}
+	if (x->l0_shadow_for_l1 && (why = shadow_check(hv_shadow_mmu(x->l0_shadow_for_l1))) != NULL) {
+		snprintf(msg, len, "L0's shadow MMU: %s", why);
+		return 1;
+	}
 	return 0;
 }
 
@@ -184,12 +191,23 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum r
 		fail(r, "cannot create the L1 VM: %s", err);
 		return false;
 	}
-	hv_tdp_config_default(&tc);
-	tc.levels = o->tdp_levels;
-	tc.max_level = o->tdp_max_level;
-	tc.ipi_exits = o->ipi_exits;
-	x->l0_for_l1 = hv_tdp_attach(x->vm1, &tc, &err);
-	if (!x->l0_for_l1) {
+	if (c == RUN_L2_SHADOW_ON_SHADOW) {
+		struct hv_shadow_config sc;
+
+		/* one MMU for SPT01 and SPT02: a root set per L2 vCPU besides L1's */
+		hv_shadow_config_default(&sc);
+		sc.unsync = o->shadow_unsync;
+		sc.ipi_exits = o->ipi_exits;
+		sc.extra_vcpus = o->vcpus;
+		x->l0_shadow_for_l1 = hv_shadow_attach(x->vm1, &sc, &err);
+	} else {
+		hv_tdp_config_default(&tc);
+		tc.levels = o->tdp_levels;
+		tc.max_level = o->tdp_max_level;
+		tc.ipi_exits = o->ipi_exits;
+		x->l0_for_l1 = hv_tdp_attach(x->vm1, &tc, &err);
+	}
+	if (!x->l0_for_l1 && !x->l0_shadow_for_l1) {
 		fail(r, "L0's hypervisor: %s", err);
 		return false;
 	}
@@ -208,9 +226,13 @@ static bool attach_nested(struct run_ctx *x, const struct run_options *o, enum r
 		return false;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.kind = c == RUN_L2_PV ? NEST_PV : c == RUN_L2_SHADOW_ON_TDP ? NEST_SHADOW_ON_TDP : NEST_TDP_ON_TDP;
+	nc.kind = c == RUN_L2_PV                 ? NEST_PV
+		  : c == RUN_L2_SHADOW_ON_TDP    ? NEST_SHADOW_ON_TDP
+		  : c == RUN_L2_SHADOW_ON_SHADOW ? NEST_SHADOW_ON_SHADOW
+						 : NEST_TDP_ON_TDP;
 	nc.vm1 = x->vm1;
 	nc.l0 = x->l0_for_l1;
+	nc.l0_shadow = x->l0_shadow_for_l1;
 	nc.l1_kva_base = gos_kernel_va(x->l1_os, 0);
 	nc.l1_first_gfn = first;
 	nc.l1_npages = l1_reserved_pages(o);
@@ -265,6 +287,7 @@ static bool attach(struct run_ctx *x, const struct run_options *o, enum run_cfg 
 	case RUN_L2_TDP_ON_TDP:
 	case RUN_L2_PV:
 	case RUN_L2_SHADOW_ON_TDP:
+	case RUN_L2_SHADOW_ON_SHADOW:
 		return true; /* made by attach_nested */
 	default:
 		err = "unknown configuration";
@@ -288,6 +311,7 @@ static void teardown(struct run_ctx *x)
 	if (x->l1_os)
 		gos_destroy(x->l1_os);
 	hv_tdp_detach(x->l0_for_l1);
+	hv_shadow_detach(x->l0_shadow_for_l1);
 	vm_destroy(x->vm1);
 	vm_destroy(x->vm);
 }

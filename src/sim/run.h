@@ -22,7 +22,11 @@
  *              above; the L1 hypervisor is the shadow-paging engine at
  *              level 1 (tables SPT12 in L1 memory); L0 runs the guest on
  *              SPT12 under EPT01/NPT01, reflecting its #PF, MOV CRn,
- *              INVLPG... to L1 (vm/hv_nest.h; guest code at level 2).
+ *              INVLPG... to L1 (vm/hv_nest.h; guest code at level 2);
+ *   l2-shadow-on-shadow  the guest is L2: L0 runs the L1 VM with shadow
+ *              paging (SPT01); the L1 hypervisor, the shadow engine at
+ *              level 1, runs the guest on SPT12 (in L1 memory); L0 runs
+ *              it on SPT02, its shadow of SPT12 (vm/hv_nest.h).
  *
  * What is reported covers the workload only: the counters are a
  * difference between the end of the run and the moment the guest OS had
@@ -33,9 +37,11 @@
  * every live mapping translated independently from the guest's own tables
  * and compared with what the hardware finds through the hypervisor's
  * structures and TLBs) after every guest operation, and with it the shadow
- * MMU's bookkeeping check (shadow_check: L0's, or the L1 hypervisor's) and
+ * MMU's bookkeeping check (shadow_check: L0's, and the L1 hypervisor's) and
  * the nested configuration's isolation checker (hv_nest_check: ntdp_check
- * for l2-tdp-on-tdp, kpop_check for l2-pv). Slow; for tests.
+ * for l2-tdp-on-tdp, kpop_check for l2-pv, every SPT02 leaf against SPT12
+ * and L1's memory for l2-shadow-on-shadow) and tdp_check of L0's EPT01.
+ * Slow; for tests.
  */
 #ifndef NESTMMU_SIM_RUN_H
 #define NESTMMU_SIM_RUN_H
@@ -52,6 +58,7 @@ enum run_cfg {
 	RUN_NATIVE,
 	RUN_L1_TDP,
 	RUN_L1_SHADOW,
+	RUN_L2_SHADOW_ON_SHADOW,
 	RUN_L2_SHADOW_ON_TDP,
 	RUN_L2_TDP_ON_TDP,
 	RUN_L2_PV,

@@ -109,6 +109,8 @@ static const struct nest_kind_ops *kind_ops(enum nest_kind k)
 		return &nest_pv_ops;
 	case NEST_SHADOW_ON_TDP:
 		return &nest_shadow_on_tdp_ops;
+	case NEST_SHADOW_ON_SHADOW:
+		return &nest_shadow_on_shadow_ops;
 	}
 	return NULL;
 }

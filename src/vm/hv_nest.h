@@ -18,8 +18,14 @@
  *                    memory), L0 runs L2 on SPT12 under EPT01/NPT01; L2's
  *                    #PF, MOV CRn, INVLPG, ... are reflected to L1
  *                    (hv_nest_shadow.c, docs/nested-shadow-on-tdp.md).
+ *   NEST_SHADOW_ON_SHADOW  L0 runs L1 with shadow paging (hv_shadow at
+ *                    level 0, SPT01), L1 runs L2 with shadow paging
+ *                    (hv_shadow at level 1, SPT12 in L1 memory), L0 runs
+ *                    L2 on SPT02 = its shadow of SPT12, in the same shadow
+ *                    MMU as SPT01 (hv_nest_sos.c says why), SPT12 pages
+ *                    write-protected in SPT01 as any guest table.
  *
- * One L2 exit under TDP on TDP, step by step:
+ * One L2 exit under TDP on TDP (the other configurations: their files), step by step:
  *  1. the exit is counted at level 2 (by L0, or reflected);
  *  2. EPT violation / #NPF: L0 walks EPT12 (ntdp_page_fault). Allowed:
  *     EPT02 fixed, L2 resumes (handled by L0). Not allowed by EPT12: the
@@ -57,17 +63,19 @@ enum nest_kind {
 	NEST_TDP_ON_TDP,
 	NEST_PV,
 	NEST_SHADOW_ON_TDP,
+	NEST_SHADOW_ON_SHADOW,
 };
 
 struct hv_nest_config {
 	enum nest_kind kind;
 	struct vm *vm1;            /* the L1 VM, run by L0 with `l0` */
-	struct hv_tdp *l0;         /* L0's TDP hypervisor of vm1 */
+	struct hv_tdp *l0;         /* L0's TDP hypervisor of vm1 (TDP on TDP) */
+	struct hv_shadow *l0_shadow; /* L0's shadow hypervisor of vm1 (shadow on shadow: extra_vcpus = vm1's vCPUs) */
 	uint64_t l1_kva_base;      /* L1's kernel direct map: gpa x at base + x */
 	uint64_t l1_first_gfn;     /* L1 memory reserved for the L1 hypervisor and its guest */
 	uint64_t l1_npages;
 	struct hv_tdp_config l1;   /* the L1 hypervisor's TDP (NEST_TDP_ON_TDP) */
-	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging (NEST_SHADOW_ON_TDP) */
+	struct hv_shadow_config l1_shadow; /* the L1 hypervisor's shadow paging (NEST_SHADOW_ON_TDP, NEST_SHADOW_ON_SHADOW) */
 	unsigned ept02_max_level;  /* largest EPT02 leaf (1..3) */
 	bool no_vmcs_shadowing;    /* Intel: L1's VMREAD/VMWRITE exit (hv_nest_vmcs.c) */
 	uint64_t pv_max_pages;     /* NEST_PV: L2 pages L0 maps at once (kpop max_pages; 0: L1's RAM pages) */
@@ -83,7 +91,9 @@ struct vm *hv_nest_l2(struct hv_nest *h);
  * The isolation invariant of the configuration (checking builds: after
  * every guest operation): L2 reaches no host page L1 does not own and
  * every leaf of L0's tables for L2 is the composition of what L1 granted
- * and what L0 gave L1. 0, or -1 with the first violation in msg.
+ * and what L0 gave L1 (shadow on shadow: every SPT02 leaf maps what SPT12
+ * composed with L1's memory maps, with no more rights). 0, or -1 with the
+ * first violation in msg.
  */
 int hv_nest_check(struct hv_nest *h, char *msg, size_t len);
 

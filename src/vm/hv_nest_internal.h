@@ -50,6 +50,7 @@ struct hv_nest {
 extern const struct nest_kind_ops nest_tdp_on_tdp_ops;
 extern const struct nest_kind_ops nest_pv_ops;
 extern const struct nest_kind_ops nest_shadow_on_tdp_ops;
+extern const struct nest_kind_ops nest_shadow_on_shadow_ops;
 
 struct vcpu *nest_l1_vcpu(struct hv_nest *h, const struct vcpu *v2);
 /*

@@ -310,7 +310,7 @@ struct hv_shadow *hv_shadow_create(struct vm *vm, const struct hv_shadow_config 
 		.max_pages = c->max_pages,
 		.unsync = c->unsync,
 		.root_cache = c->root_cache,
-		.nvcpus = vm_ncpus(vm),
+		.nvcpus = vm_ncpus(vm) + c->extra_vcpus,
 	};
 
 	*err = NULL;

@@ -70,6 +70,12 @@ struct hv_shadow_config {
 	unsigned root_cache;  /* previous roots kept per vCPU (default SHADOW_ROOT_CACHE_DEFAULT) */
 	uint64_t max_pages;   /* cap on shadow pages (0: none) */
 	bool ipi_exits;       /* sending an IPI exits */
+	/*
+	 * Root sets beyond one per vCPU of the VM (vCPU i uses set i): an L0
+	 * that also shadows the tables L1 runs its guests on, in this same
+	 * MMU (vm/hv_nest_sos.c), gives its L2 vCPUs sets n .. n + extra - 1.
+	 */
+	unsigned extra_vcpus;
 	enum cnt_level level; /* the hypervisor's own level (CNT_L0 default, or CNT_L1): see above */
 };
 

@@ -11,7 +11,8 @@
  *
  * Table pages come from `frames` (L1 memory the L1 OS reserved for its
  * hypervisor, gos_reserve). A page handed out is zeroed as a kernel
- * zeroes it: each word that is not zero is stored by the vCPU.
+ * zeroes it: each word that is not zero is stored by the vCPU; so is a
+ * page given back (the frames also back L2 RAM, which reads as zeros).
  *
  * Model choice: the vCPU acting for L1 is the one set by l1_port_set_vcpu
  * (L1's vCPU that runs the L2 vCPU whose exit is being handled).

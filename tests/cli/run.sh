@@ -52,13 +52,13 @@ expect "list params gups" 0 out "updates" -- run -w gups --list-params
 
 # ---- the text table ----
 expect "table" 0 out "slowdown vs native +1.000x" -- run "${SMALL[@]}"
-grep -qE "^ +native +l1-tdp +l1-shadow +l2-shadow-on-tdp +l2-tdp-on-tdp +l2-pv" <<<"$OUT" || fail "table header: $OUT"
+grep -qE "^ +native +l1-tdp +l1-shadow +l2-shadow-on-shadow +l2-shadow-on-tdp +l2-tdp-on-tdp +l2-pv" <<<"$OUT" || fail "table header: $OUT"
 
 # ---- JSON ----
 run_capture run "${SMALL[@]}" --json
 [ "$RC" -eq 0 ] || fail "json run: $RC $ERR"
 J=$OUT
-check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-shadow-on-tdp,l2-tdp-on-tdp,l2-pv"
+check "json names" "$J" '[.configs[].name] | join(",")' "native,l1-tdp,l1-shadow,l2-shadow-on-shadow,l2-shadow-on-tdp,l2-tdp-on-tdp,l2-pv"
 # the configurations by name (the first three are always native, l1-tdp, l1-shadow)
 cfg() { printf '(.configs[] | select(.name == "%s"))' "$1"; }
 TT=$(cfg l2-tdp-on-tdp)
@@ -157,6 +157,28 @@ check "sot invvpid exits" "$J" "$S[\"exits.l1.by_l0.invvpid\"] > 0" "true"
 check "sot tables" "$J" \
 	"[$S[\"pt_peak.shadow_l1\"] > 0, $S[\"pt_peak.ept01\"] > 0, $S[\"pt_peak.ept12\"] == 0, $S[\"pt_peak.ept02\"] == 0, $S[\"pt_peak.shadow_l0\"] == 0] | all" "true"
 check "sot slower than l1-shadow" "$J" "$ST.est_seconds > .configs[2].est_seconds" "true"
+# nested shadow on shadow: shadow tables at both levels, no TDP table anywhere; L1's own
+# accesses fault under SPT01 and its stores into SPT12 (write-protected as guest tables of
+# L0's MMU) trap to L0; every #PF reflected to L1 is one of L1's shadow faults - fixed in
+# SPT12, injected into L2 (each of L2's own faults), or a trapped write to an L2 page table -
+# and every reflection ends with L1's VMRESUME
+SS=$(cfg l2-shadow-on-shadow)
+Q="$SS.counters"
+check "sos name" "$J" "$SS.name" "l2-shadow-on-shadow"
+check "sos tables" "$J" "[$Q[\"pt_peak.shadow_l0\"], $Q[\"pt_peak.shadow_l1\"]] | all(. > 0)" "true"
+check "sos no tdp tables" "$J" "$Q[\"pt_peak.ept01\"] + $Q[\"pt_peak.ept12\"] + $Q[\"pt_peak.ept02\"]" "0"
+check "sos no violations" "$J" \
+	"[$Q | to_entries[] | select(.key | test(\"ept_violation|npf\")) | .value] | add" "0"
+check "sos l1 pf exits" "$J" "$Q[\"exits.l1.by_l0.pf\"] > 0" "true"
+check "sos spt12 stores trap" "$J" "$Q[\"spt_writes_trapped.l0\"] > 0" "true"
+check "sos l2 faults through l1" "$J" "$Q[\"exits.l2.reflected.pf\"] >= $Q[\"guest_pf.l2\"]" "true"
+check "sos reflected pf = l1 shadow faults" "$J" \
+	"$Q[\"exits.l2.reflected.pf\"] == $Q[\"spt_faults.l1\"] + $Q[\"guest_pf.l2\"] + $Q[\"spt_writes_trapped.l1\"]" "true"
+check "sos l0 fixes spt02" "$J" "$Q[\"exits.l2.by_l0.pf\"] > 0" "true"
+check "sos vmresume per reflection" "$J" \
+	"$Q[\"exits.l1.by_l0.vmresume_vmrun\"] == ([$Q | to_entries[] | select(.key | startswith(\"exits.l2.reflected.\")) | .value] | add)" "true"
+check "sos l1 invvpid exits" "$J" "$Q[\"exits.l1.by_l0.invvpid\"] > 0" "true"
+check "sos cr3 writes reflected" "$J" "[$Q[\"exits.l2.reflected.cr3_write\"] > 0, $Q[\"exits.l2.by_l0.cr3_write\"] == 0] | all" "true"
 # the sum of categories is the estimate
 check "categories sum" "$J" \
 	'[.configs[] | ((.est_cycles_by_category | add) - .est_cycles | fabs) < 1e-6 * .est_cycles] | all' "true"
@@ -185,6 +207,9 @@ check "sot npt invlpga" "$OUT" "$A[\"exits.l1.by_l0.invlpga\"] == $A[\"flushes.l
 check "sot npt pf reflected" "$OUT" "$A[\"exits.l2.reflected.pf\"] >= $A[\"spt_faults.l1\"] + $A[\"guest_pf.l2\"]" "true"
 check "npt no slowdown without native" "$OUT" '.configs[0].slowdown' "null"
 check "amd profile" "$OUT" '.cost_profile.name' "amd"
+run_capture run "${SMALL[@]}" --json --cpu amd --configs l2-shadow-on-shadow --check
+check "amd sos with the oracle" "$OUT" '.configs[0].ok' "true"
+check "amd sos reflected pf" "$OUT" '.configs[0].counters["exits.l2.reflected.pf"] > 0' "true"
 
 # ---- VMCS shadowing off: L1's VMREAD/VMWRITE exit, nothing else changes ----
 run_capture run "${SMALL[@]}" --json --configs l2-tdp-on-tdp --no-vmcs-shadowing

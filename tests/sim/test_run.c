@@ -10,7 +10,9 @@
  * Independent facts checked across configurations: the guest does the
  * same work whoever virtualizes its memory (same accesses, same page
  * faults delivered to it, same forks), since nothing the guest sees
- * depends on the hypervisor; native never exits.
+ * depends on the hypervisor; native never exits. Shadow on shadow: L1
+ * intercepts #PF, so every #PF the L2 OS takes reaches it as a reflected
+ * exit first, and no TDP table exists at any level.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,6 +91,13 @@ static void run_all_configs(enum cpu_vendor vendor, enum paging_mode mode, enum 
 		assert_int_equal(r[c].wl.guest.forks, r[RUN_NATIVE].wl.guest.forks);
 		assert_int_equal(r[c].cnt.guest_pf[l], r[RUN_NATIVE].cnt.guest_pf[CNT_L0]);
 		assert_true(run_exits(&r[c]) > 0);
+	}
+	{
+		const struct counters *sos = &r[RUN_L2_SHADOW_ON_SHADOW].cnt;
+
+		assert_true(sos->exits[CNT_L2][CNT_REFLECTED][CNT_EXIT_PF] >= sos->guest_pf[CNT_L2]);
+		assert_true(sos->pt_peak[CNT_PT_SHADOW_L0] > 0 && sos->pt_peak[CNT_PT_SHADOW_L1] > 0);
+		assert_int_equal(sos->pt_peak[CNT_PT_EPT01] + sos->pt_peak[CNT_PT_EPT12] + sos->pt_peak[CNT_PT_EPT02], 0);
 	}
 }
 
