@@ -189,28 +189,11 @@ static enum hv_action pv_nest_exit(void *hv, struct vcpu *v2, struct hv_exit *e)
 	}
 }
 
-/*
- * gpa2 -> gpa1 (L1's slots for L2: what L1 means to give) -> hpa (L0's
- * slots for L1), without allocating: for the oracle, independent of what
- * L1 told KPOP and of what KPOP wrote.
- */
-static bool pv_gpa_to_hpa(void *hv, uint64_t gpa2, uint64_t *hpa)
-{
-	struct hv_nest *h = hv;
-	uint64_t gfn1, hfn;
-
-	if (memslots_gfn_peek(vm_memslots(h->vm2), gpa2 >> 12, &gfn1, NULL) != MEMSLOT_OK ||
-	    memslots_gfn_peek(vm_memslots(h->vm1), gfn1, &hfn, NULL) != MEMSLOT_OK)
-		return false;
-	*hpa = (hfn << 12) | (gpa2 & 0xfff);
-	return true;
-}
-
 static const struct hv_ops pv_nest_ops = {
 	.name = "nested-pv",
 	.prepare = pv_nest_prepare,
 	.handle_exit = pv_nest_exit,
-	.gpa_to_hpa = pv_gpa_to_hpa,
+	.gpa_to_hpa = nest_gpa_to_hpa, /* from the slots: independent of what L1 told KPOP */
 };
 
 /* ---- checks ---- */

@@ -292,24 +292,11 @@ static enum hv_action sos_exit(void *hv, struct vcpu *v2, struct hv_exit *e)
 	return a;
 }
 
-/* gpa2 -> gpa1 (L1's slots for L2) -> hpa (L0's slots for L1), without allocating. */
-static bool sos_gpa_to_hpa(void *hv, uint64_t gpa2, uint64_t *hpa)
-{
-	struct hv_nest *h = hv;
-	uint64_t gfn1, hfn;
-
-	if (memslots_gfn_peek(vm_memslots(h->vm2), gpa2 >> 12, &gfn1, NULL) != MEMSLOT_OK ||
-	    memslots_gfn_peek(vm_memslots(h->vm1), gfn1, &hfn, NULL) != MEMSLOT_OK)
-		return false;
-	*hpa = (hfn << 12) | (gpa2 & 0xfff);
-	return true;
-}
-
 static const struct hv_ops sos_ops = {
 	.name = "nested-shadow-on-shadow",
 	.prepare = sos_prepare,
 	.handle_exit = sos_exit,
-	.gpa_to_hpa = sos_gpa_to_hpa,
+	.gpa_to_hpa = nest_gpa_to_hpa,
 };
 
 /* ---- the isolation check ---- */
