@@ -638,6 +638,36 @@ unsigned tlb_scope_drop(struct tlb *t, const struct tlb_scope *s, enum tlb_op op
 	return n;
 }
 
+static unsigned count_in(const struct tlb_array *a, const struct tlb_scope *s)
+{
+	unsigned n = 0;
+
+	if (!tlb_array_present(a))
+		return 0;
+	for (size_t i = 0; i < (size_t)a->sets * a->ways; i++)
+		n += scope_match(s, &a->e[i]);
+	return n;
+}
+
+unsigned tlb_count_scope(const struct tlb *t, const struct tlb_scope *s)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 0; c < TLB_NCLASS; c++) {
+		if (s->structs & TLB_S_TLB)
+			n += count_in(&t->tlb[c], s);
+		if (s->structs & TLB_S_NTLB)
+			n += count_in(&t->ntlb[c], s);
+	}
+	for (unsigned l = 2; l <= PT_MAX_LEVELS; l++) {
+		if (s->structs & TLB_S_PSC)
+			n += count_in(&t->psc[l], s);
+		if (s->structs & TLB_S_NPSC)
+			n += count_in(&t->npsc[l], s);
+	}
+	return n;
+}
+
 unsigned tlb_flush_scope(struct tlb *t, const struct tlb_scope *s, enum tlb_op op)
 {
 	if ((unsigned)op < TLB_OP_COUNT)

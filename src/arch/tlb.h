@@ -325,6 +325,8 @@ struct tlb_scope {
 	bool keep_global;
 };
 
+/* The valid entries tlb_flush_scope(t, s, ...) would drop; nothing changed or counted. */
+unsigned tlb_count_scope(const struct tlb *t, const struct tlb_scope *s);
 /* Drops the entries of the scope; counts them under `op`. Returns how many. */
 unsigned tlb_flush_scope(struct tlb *t, const struct tlb_scope *s, enum tlb_op op);
 /* Everything, every structure (power-up, reset). */

@@ -146,7 +146,7 @@ struct hv_nest *hv_nest_create(const struct hv_nest_config *c, const struct vm_c
 	h->view = (struct mem_port){ .ops = &view_ops, .ctx = vm_guestmem(c->vm1), .level = 1, .name = "l1-view" };
 	l1_port_init(&h->port, c->l1_kva_base, vm_vcpu(c->vm1, 0), h->l1_frames, vm_guestmem(c->vm1));
 	host = (struct vm_nest_host){ .hostmem = vm_hostmem(c->vm1), .l0 = vm_mem_l0(c->vm1), .frames = h->l1_frames, .port = &h->port.port,
-				      .view = &h->view, .counters = h->cnt };
+				      .view = &h->view, .counters = h->cnt, .lp_host = c->vm1 };
 	h->vm2 = vm_create_nested(l2cfg, &host, err);
 	if (!h->vm2)
 		goto fail;

@@ -26,15 +26,16 @@
  * L0 carries out.
  *
  * EPT01 flushes: combined translations of L2 are tagged with EPT01's
- * EP4TA as L1's are, so an INVEPT single-context L0 executes for EPT01
- * drops them too (Vol. 3C 29.4.3.1: INVEPT covers all VPIDs). The
- * simulator keeps separate TLB models for L1 and L2 vCPUs, so the flush
- * is applied to both: when an L2 vCPU enters after an EPT01 flush was
- * collected and its L1 vCPU still owes it, L0 executes it now (counted
- * once, applied to both models); when the L1 vCPU already executed it,
- * the same instruction already dropped L2's entries (applied to the L2
- * model, not counted again). On AMD the NPT01 flush is a TLB_CONTROL for
- * L1's ASID, which does not cover ASID02: L0 flushes ASID02 (counted).
+ * EP4TA as L1's are, and guest-physical mappings are L1's and L2's alike
+ * (tagged by the EP4TA alone), so an INVEPT single-context L0 executes
+ * for EPT01 drops them too (Vol. 3C 29.4.3.1: INVEPT covers all VPIDs).
+ * L1 vCPU i and L2 vCPU i share one TLB (one logical processor, vcpu.h):
+ * when an L2 vCPU enters after an EPT01 flush was collected and its L1
+ * vCPU still owes it, L0 executes it now (counted once; L1 owes it no
+ * more); when the L1 vCPU already executed it, the same instruction
+ * already dropped L2's entries from the shared TLB: nothing to do. On
+ * AMD the NPT01 flush is a TLB_CONTROL for L1's ASID, which does not
+ * cover ASID02: L0 flushes ASID02 (counted).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@
 #include "vm/hv_shadow.h"
 
 struct sot {
-	uint64_t ept01_seen[VM_MAX_CPUS]; /* per L2 vCPU: the EPT01 flushes its TLB has had */
+	uint64_t ept01_seen[VM_MAX_CPUS]; /* AMD, per L2 vCPU: the NPT01 flushes ASID02 has had */
 	uint64_t ept01_kicked;            /* the EPT01 flushes L2's vCPUs were kicked for */
 };
 
@@ -72,17 +73,17 @@ static void ept01_flush(struct hv_nest *h, struct vcpu *v2, const struct hv_hw *
 	uint64_t epoch = hv_tdp_flush_epoch(h->cfg.l0);
 	unsigned id = vcpu_id(v2);
 
-	if (SOT(h)->ept01_seen[id] == epoch)
-		return;
-	SOT(h)->ept01_seen[id] = epoch;
 	if (is_amd(h)) {
+		if (SOT(h)->ept01_seen[id] == epoch)
+			return;
+		SOT(h)->ept01_seen[id] = epoch;
 		tlb_svm_tlb_control(vcpu_tlb(v2), 3, NEST_L2_VPID);
 		h->cnt->flushes[CNT_L0][CNT_FLUSH_VPID]++;
 		return;
 	}
-	tlb_invept(vcpu_tlb(v2), 1, hw->cfg.eptp);
+	/* Intel: the logical processor's debt, whichever of its vCPUs enters first (KVM: a request of the vCPU) */
 	if (hv_tdp_owed_take(h->cfg.l0, id)) {
-		tlb_invept(vcpu_tlb(nest_l1_vcpu(h, v2)), 1, hw->cfg.eptp);
+		tlb_invept(vcpu_tlb(v2), 1, hw->cfg.eptp);
 		h->cnt->flushes[CNT_L0][CNT_FLUSH_EPT_CTX]++;
 	}
 }
@@ -211,7 +212,7 @@ static bool sot_init(struct hv_nest *h, const char **err)
 	epoch = hv_tdp_flush_epoch(h->cfg.l0);
 	m->ept01_kicked = epoch;
 	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
-		m->ept01_seen[i] = epoch; /* L2's TLBs start empty */
+		m->ept01_seen[i] = epoch; /* AMD: ASID02 has no entries yet */
 	sc.level = CNT_L1;
 	h->l1 = hv_shadow_create(h->vm2, &sc, err);
 	if (!h->l1)

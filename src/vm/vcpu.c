@@ -137,9 +137,28 @@ struct vm *vcpu_vm(const struct vcpu *v)
 	return v->vm;
 }
 
+/*
+ * Makes v's context the one the logical processor's TLB holds: its
+ * VPID/ASID and the tags of its loaded registers. Nothing is flushed: the
+ * entries of the vCPU that used the TLB before stay, told apart by their
+ * tags (Vol. 3C 29.4.2 with VPIDs; APM 15.16 with ASIDs).
+ */
+static struct tlb *lp_switch(struct vcpu *v)
+{
+	struct vcpu_lp *lp = v->lp;
+
+	if (lp->cur != v) {
+		lp->cur = v;
+		tlb_set_vpid(lp->tlb, v->hw.vpid);
+		if (v->loaded)
+			(void)tlb_bind(lp->tlb, &v->mmu);
+	}
+	return lp->tlb;
+}
+
 struct tlb *vcpu_tlb(struct vcpu *v)
 {
-	return v->tlb;
+	return lp_switch(v);
 }
 
 const struct hv_hw *vcpu_hw(const struct vcpu *v)
@@ -226,7 +245,7 @@ bool vcpu_init_mmu(struct vcpu *v, const struct hw_config *cfg, struct hw_mmu *o
 
 bool vcpu_flush_guest_context(struct vcpu *v, const struct hv_hw *hw, unsigned level)
 {
-	struct tlb *t = v->tlb;
+	struct tlb *t = vcpu_tlb(v);
 	bool amd = v->guest.vendor == CPU_AMD;
 
 	if (hw->flush_vpid) {
@@ -270,13 +289,15 @@ bool vcpu_load(struct vcpu *v)
 	}
 	v->hw = hw;
 	v->need_prepare = false;
-	tlb_set_vpid(v->tlb, hw.vpid);
+	/* VM entry: the new VPID/ASID (the tags of the registers are bound at the next access) */
+	v->lp->cur = v;
+	tlb_set_vpid(v->lp->tlb, hw.vpid);
 	if (hw.flush_tdp) {
 		if (hw.cfg.nested == NESTED_EPT) {
-			tlb_invept(v->tlb, 1, hw.cfg.eptp);
+			tlb_invept(v->lp->tlb, 1, hw.cfg.eptp);
 			v->cnt->flushes[hl][CNT_FLUSH_EPT_CTX]++;
 		} else {
-			tlb_svm_tlb_control(v->tlb, 3, hw.vpid);
+			tlb_svm_tlb_control(v->lp->tlb, 3, hw.vpid);
 			v->cnt->flushes[hl][CNT_FLUSH_VPID]++;
 		}
 	}
@@ -307,7 +328,7 @@ enum hv_action vcpu_exit(struct vcpu *v, struct hv_exit *e)
 	}
 	/* VM exit and entry with "enable VPID" = 0 flush VPID 0 (Vol. 3C 29.4.3.1). */
 	if (v->hw.vpid == 0 && v->guest.vendor == CPU_INTEL) {
-		tlb_vmx_transition_novpid(v->tlb);
+		tlb_vmx_transition_novpid(vcpu_tlb(v));
 		v->cnt->flushes[l - 1][CNT_FLUSH_VPID]++;
 	}
 	e->error = NULL;
@@ -339,11 +360,18 @@ enum vcpu_status vcpu_deliver_gp(struct vcpu *v)
 /* ---- accounting of tlb_access ---- */
 
 /*
- * The TLB's statistics grow; what they grew by since the last access is
- * added to the counters (v->seen holds what was added so far). The paging-
- * structure caches and the nested TLB are looked up only during walks, so
- * their sums are taken only after an access that walked.
+ * The TLB's statistics are taken before and after each access and what
+ * they grew by is added to the counters at the level of the vCPU that
+ * made the access: the TLB may be shared with the vCPU of another level
+ * (struct vcpu_lp), whose accesses are counted at its own level. The
+ * paging-structure caches and the nested TLB are looked up only during
+ * walks, so their sums are compared only after an access that walked.
  */
+struct tlb_snap {
+	uint64_t hit[CNT_TLBS], miss[CNT_TLBS];
+	uint64_t walks, refs, ad;
+};
+
 static void psc_sum(const struct tlb_counts *c, uint64_t *hit, uint64_t *miss)
 {
 	*hit = *miss = 0;
@@ -353,50 +381,59 @@ static void psc_sum(const struct tlb_counts *c, uint64_t *hit, uint64_t *miss)
 	}
 }
 
-static void tlb_account(struct vcpu *v)
+static void tlb_snap(const struct tlb_stats *st, struct tlb_snap *s, bool walk_caches)
 {
-	const struct tlb_stats *st = tlb_get_stats(v->tlb);
-	struct vcpu_tlb_seen *seen = &v->seen, now;
+	s->hit[CNT_TLB_TLB] = st->tlb.hits;
+	s->miss[CNT_TLB_TLB] = st->tlb.misses;
+	s->walks = st->walks;
+	s->refs = st->walk_refs;
+	s->ad = st->ad_writes;
+	if (!walk_caches)
+		return;
+	psc_sum(st->psc, &s->hit[CNT_TLB_PSC], &s->miss[CNT_TLB_PSC]);
+	psc_sum(st->npsc, &s->hit[CNT_TLB_NPSC], &s->miss[CNT_TLB_NPSC]);
+	s->hit[CNT_TLB_NTLB] = st->ntlb.hits;
+	s->miss[CNT_TLB_NTLB] = st->ntlb.misses;
+}
+
+static void tlb_account(struct vcpu *v, const struct tlb_snap *before, const struct tlb_stats *st)
+{
 	struct counters *c = v->cnt;
 	unsigned l = vcpu_level_of(v);
+	struct tlb_snap now;
 	uint64_t refs, ad;
 
-	c->tlb_hits[l][CNT_TLB_TLB] += st->tlb.hits - seen->hit[CNT_TLB_TLB];
-	c->tlb_misses[l][CNT_TLB_TLB] += st->tlb.misses - seen->miss[CNT_TLB_TLB];
-	seen->hit[CNT_TLB_TLB] = st->tlb.hits;
-	seen->miss[CNT_TLB_TLB] = st->tlb.misses;
-	if (st->walks == seen->walks)
+	tlb_snap(st, &now, st->walks != before->walks);
+	c->tlb_hits[l][CNT_TLB_TLB] += now.hit[CNT_TLB_TLB] - before->hit[CNT_TLB_TLB];
+	c->tlb_misses[l][CNT_TLB_TLB] += now.miss[CNT_TLB_TLB] - before->miss[CNT_TLB_TLB];
+	if (now.walks == before->walks)
 		return;
-	psc_sum(st->psc, &now.hit[CNT_TLB_PSC], &now.miss[CNT_TLB_PSC]);
-	psc_sum(st->npsc, &now.hit[CNT_TLB_NPSC], &now.miss[CNT_TLB_NPSC]);
-	now.hit[CNT_TLB_NTLB] = st->ntlb.hits;
-	now.miss[CNT_TLB_NTLB] = st->ntlb.misses;
 	for (unsigned i = CNT_TLB_PSC; i < CNT_TLBS; i++) {
-		c->tlb_hits[l][i] += now.hit[i] - seen->hit[i];
-		c->tlb_misses[l][i] += now.miss[i] - seen->miss[i];
-		seen->hit[i] = now.hit[i];
-		seen->miss[i] = now.miss[i];
+		c->tlb_hits[l][i] += now.hit[i] - before->hit[i];
+		c->tlb_misses[l][i] += now.miss[i] - before->miss[i];
 	}
-	c->walks[l] += st->walks - seen->walks;
-	refs = st->walk_refs - seen->refs;
-	ad = st->ad_writes - seen->ad;
+	c->walks[l] += now.walks - before->walks;
+	refs = now.refs - before->refs;
+	ad = now.ad - before->ad;
 	c->walk_refs[l][CNT_DIM_NESTED] += v->nested_reads;
 	c->walk_refs[l][CNT_DIM_GUEST] += refs - v->nested_reads;
 	c->ad_writes[l][CNT_DIM_NESTED] += v->nested_ad;
 	c->ad_writes[l][CNT_DIM_GUEST] += ad - v->nested_ad;
-	seen->walks = st->walks;
-	seen->refs = st->walk_refs;
-	seen->ad = st->ad_writes;
 }
 
-/* tlb_access under the loaded context, counted. */
+/* tlb_access under the loaded context (made the TLB's current one), counted. */
 static void access_once(struct vcpu *v, uint64_t gva, enum access_type type, struct xlate_result *r)
 {
+	struct tlb *t = lp_switch(v);
+	const struct tlb_stats *st = tlb_get_stats(t);
+	struct tlb_snap before;
+
+	tlb_snap(st, &before, true);
 	v->nested_reads = v->nested_ad = 0;
 	v->counting = true;
-	tlb_access(v->tlb, &v->mmu, gva, type, false, r);
+	tlb_access(t, &v->mmu, gva, type, false, r);
 	v->counting = false;
-	tlb_account(v);
+	tlb_account(v, &before, st);
 }
 
 /* ---- data at a host-physical address ---- */
@@ -609,17 +646,25 @@ bool vcpu_hw_probe(struct vcpu *v, uint64_t gva, enum access_type type, bool use
 /* ---- life cycle ---- */
 
 struct vcpu *vcpu_create(struct vm *vm, unsigned id, const struct cpu *reset_state,
-			 const struct tlb_config *tlb)
+			 const struct tlb_config *tlb, struct vcpu *lp_of)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
-	v->tlb = tlb_create(tlb);
-	if (!v->tlb) {
-		free(v);
-		return NULL;
+	if (lp_of) {
+		v->lp = lp_of->lp;
+	} else {
+		v->lp = calloc(1, sizeof(*v->lp));
+		if (v->lp)
+			v->lp->tlb = tlb_create(tlb);
+		if (!v->lp || !v->lp->tlb) {
+			free(v->lp);
+			free(v);
+			return NULL;
+		}
 	}
+	v->lp->users++;
 	v->vm = vm;
 	v->id = id;
 	v->guest = *reset_state;
@@ -630,8 +675,16 @@ struct vcpu *vcpu_create(struct vm *vm, unsigned id, const struct cpu *reset_sta
 
 void vcpu_destroy(struct vcpu *v)
 {
+	struct vcpu_lp *lp;
+
 	if (!v)
 		return;
-	tlb_destroy(v->tlb);
+	lp = v->lp;
+	if (lp->cur == v)
+		lp->cur = NULL;
+	if (--lp->users == 0) {
+		tlb_destroy(lp->tlb);
+		free(lp);
+	}
 	free(v);
 }

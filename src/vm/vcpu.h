@@ -45,6 +45,19 @@
  * reserved bit is #GP; a nested fault while loading them is an exit, after
  * which the instruction is executed again.
  *
+ * One TLB per logical processor: the TLB model (with its paging-structure
+ * caches and nested TLB) belongs to the logical processor the vCPU runs
+ * on. An L2 vCPU runs on the L1 vCPU of the same index (vm_create_nested
+ * with vm_nest_host.lp_host): both use one TLB, as on the hardware, where
+ * L1's own accesses (its hypervisor's table walks and stores) and L2's
+ * compete for the same entries, told apart by their tags - VPID 1 / 2
+ * (Intel), ASID (AMD), and the EP4TA of combined and guest-physical
+ * mappings (SDM Vol. 3C 29.4.1-29.4.2; APM 15.16). The vCPU layer makes
+ * the TLB hold the context of the vCPU using it (its VPID/ASID, the tags
+ * of its registers) before each of its accesses and instructions (VM
+ * entry, vcpu_tlb); nothing is flushed by the switch, and every
+ * invalidation drops exactly what its definition names in the one TLB.
+ *
  * IPIs (vcpu_send_ipi): HV_I_IPI makes the send an exit on the sender,
  * HV_I_INTR the arrival an exit on the target. Hypercalls always exit
  * under a hypervisor.
@@ -53,7 +66,8 @@
  * instructions[L] +1 per operation (memory or privileged) and per
  * vcpu_retire unit; mem_accesses[L] +1 per memory operation; tlb_hits /
  * tlb_misses, walks, walk_refs, ad_writes from the TLB's own statistics of
- * each access; guest_pf[L] per #PF delivered to the guest; flushes[L] per
+ * each access (taken before and after it: a shared TLB's other user counts
+ * its accesses at its own level); guest_pf[L] per #PF delivered to the guest; flushes[L] per
  * invalidating instruction the hardware executes for the guest (an
  * intercepted one is the hypervisor's to count: vcpu_exec_native counts it
  * at L-1); ipis[L] per target; hypercalls[L] by number; guest page-table
@@ -236,7 +250,13 @@ void hv_exit_to_mmu_fault(const struct hv_exit *e, struct mmu_fault *f);
 /* ---- for hypervisors ---- */
 
 struct vm *vcpu_vm(const struct vcpu *v);
-/* The TLB of this logical processor (hypervisors flush through tlb.h). */
+/*
+ * The TLB of v's logical processor (hypervisors flush through tlb.h), made
+ * to hold v's context: its VPID/ASID and the tags of its loaded registers,
+ * which instructions like MOV CR3 or INVLPG act on. It may be shared with
+ * the vCPU of another level (an L1 vCPU and the L2 vCPU it runs): call
+ * vcpu_tlb again after anything that may have run the other vCPU.
+ */
 struct tlb *vcpu_tlb(struct vcpu *v);
 /* The hardware context last loaded (valid after the first entry). */
 const struct hv_hw *vcpu_hw(const struct vcpu *v);
@@ -309,8 +329,14 @@ bool vcpu_hw_probe(struct vcpu *v, uint64_t gva, enum access_type type, bool use
 
 /* ---- life cycle (vm.c) ---- */
 
+/*
+ * A vCPU with a TLB of geometry `tlb`, or - lp_of not NULL - one that runs
+ * on lp_of's logical processor and uses its TLB (`tlb` ignored): an L2
+ * vCPU on the L1 vCPU that runs it. The TLB is freed with the last vCPU
+ * that uses it, whichever is destroyed first.
+ */
 struct vcpu *vcpu_create(struct vm *vm, unsigned id, const struct cpu *reset_state,
-			 const struct tlb_config *tlb);
+			 const struct tlb_config *tlb, struct vcpu *lp_of);
 void vcpu_destroy(struct vcpu *v);
 
 #endif

@@ -15,6 +15,20 @@
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 
+/*
+ * The translation caches of one logical processor (TLB, paging-structure
+ * caches, nested TLB: one struct tlb), shared by the vCPUs that run on it:
+ * a vCPU of a VM, and the vCPU of the same index of a nested VM it runs
+ * (vm_nest_host.lp_host). The TLB holds one current context (VPID/ASID,
+ * PCID, EP4TA: tlb_set_vpid, tlb_bind); `cur` is the vCPU it was loaded
+ * for. Freed with the last vCPU that uses it.
+ */
+struct vcpu_lp {
+	struct tlb *tlb;
+	unsigned users;
+	struct vcpu *cur;      /* NULL: no vCPU's context loaded */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned id;
@@ -23,7 +37,7 @@ struct vcpu {
 	struct hw_mmu mmu;     /* prepared from hw.cfg; its cfg.mem counts nested reads */
 	bool loaded;           /* hw and mmu valid */
 	bool need_prepare;     /* call hv_ops.prepare before the next entry */
-	struct tlb *tlb;
+	struct vcpu_lp *lp;    /* this vCPU's logical processor (its TLB) */
 	struct counters *cnt;  /* the VM's */
 	struct guest_fault last_fault;
 	bool dead;
@@ -32,11 +46,6 @@ struct vcpu {
 	/* references to nested tables during one tlb_access (walk_refs by dimension) */
 	bool counting;
 	uint64_t nested_reads, nested_ad;
-	/* the TLB's statistics already folded into the counters */
-	struct vcpu_tlb_seen {
-		uint64_t hit[CNT_TLBS], miss[CNT_TLBS];
-		uint64_t walks, refs, ad;
-	} seen;
 };
 
 /* The counters level of the guest's code, and of its hypervisor (level - 1). */

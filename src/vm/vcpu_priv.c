@@ -187,7 +187,7 @@ static enum vcpu_status priv_op(struct vcpu *v, struct hv_exit *e)
 		}
 		before = v->hw.cfg.cpu.regs;
 		if (!is_reg_write(e->reason)) {
-			if (!tlb_effect(v->tlb, e->reason, &before, e, 0))
+			if (!tlb_effect(vcpu_tlb(v), e->reason, &before, e, 0))
 				return vcpu_deliver_gp(v);
 			v->cnt->flushes[l][hv_insn_flush_scope(e->reason, &before, e->value, e->invpcid_type)]++;
 			return VCPU_OK;
@@ -220,7 +220,7 @@ static enum vcpu_status priv_op(struct vcpu *v, struct hv_exit *e)
 				return VCPU_DEAD;
 			}
 		}
-		tlb_effect(v->tlb, e->reason, &before, e,
+		tlb_effect(vcpu_tlb(v), e->reason, &before, e,
 			   e->reason == HV_EXIT_CR3 ? e->value : (e->reason == HV_EXIT_CR0 ? g.cr0 : g.cr4));
 		scope = hv_insn_flush_scope(e->reason, &before, e->value, 0);
 		if (scope >= 0)
@@ -401,11 +401,11 @@ enum hv_action vcpu_exec_native(struct vcpu *v, struct hv_exit *e)
 
 		if (!new_regs(&v->guest, e->reason, e->value, &g) || !guest_view(v, &g, &m, &fail))
 			return HV_INJECT;
-		tlb_effect(v->tlb, e->reason, &before, e,
+		tlb_effect(vcpu_tlb(v), e->reason, &before, e,
 			   e->reason == HV_EXIT_CR3 ? e->value : (e->reason == HV_EXIT_CR0 ? g.cr0 : g.cr4));
 		v->guest.regs = g;
 	} else if (e->reason == HV_EXIT_INVLPG || e->reason == HV_EXIT_INVPCID) {
-		if (!tlb_effect(v->tlb, e->reason, &before, e, 0))
+		if (!tlb_effect(vcpu_tlb(v), e->reason, &before, e, 0))
 			return HV_INJECT;
 	} else {
 		e->error = "vcpu_exec_native: not a privileged operation";

@@ -147,7 +147,8 @@ static struct vm *vm_alloc(const struct vm_config *cfg, const char **err)
  * `frames`, guest memory through `guest_port`, the vCPUs. False with *err
  * (the caller destroys the VM).
  */
-static bool vm_finish(struct vm *vm, struct frames *frames, struct mem_port *guest_port, const char **err)
+static bool vm_finish(struct vm *vm, struct frames *frames, struct mem_port *guest_port, struct vm *lp_host,
+		      const char **err)
 {
 	struct cpu reset;
 
@@ -166,7 +167,7 @@ static bool vm_finish(struct vm *vm, struct frames *frames, struct mem_port *gue
 	vm->gm.port = guest_port;
 	vm_reset_state(vm, &reset);
 	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
-		vm->cpus[i] = vcpu_create(vm, i, &reset, &vm->cfg.tlb);
+		vm->cpus[i] = vcpu_create(vm, i, &reset, &vm->cfg.tlb, lp_host ? vm_vcpu(lp_host, i) : NULL);
 		if (!vm->cpus[i]) {
 			*err = "cannot create a vCPU (TLB geometry or memory)";
 			return false;
@@ -193,7 +194,7 @@ struct vm *vm_create(const struct vm_config *cfg, const char **err)
 		return NULL;
 	}
 	vm->port = mem_l0_port(vm->l0);
-	if (!vm_finish(vm, vm->fr, vm->port, err)) {
+	if (!vm_finish(vm, vm->fr, vm->port, NULL, err)) {
 		vm_destroy(vm);
 		return NULL;
 	}
@@ -215,7 +216,16 @@ struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_ho
 	vm->l0 = host->l0;
 	vm->fr = host->frames;
 	vm->port = host->port;
-	if (!vm_finish(vm, host->frames, host->view, err)) {
+	if (host->lp_host && vm->cfg.ncpus > vm_ncpus(host->lp_host)) {
+		*err = "a nested VM needs a logical processor (a vCPU of its host) per vCPU";
+		vm_destroy(vm);
+		return NULL;
+	}
+	if (host->lp_host) { /* what its vCPUs use */
+		vm->cfg.tlb = vm_config(host->lp_host)->tlb;
+		vm->cfg.tlb_set = true;
+	}
+	if (!vm_finish(vm, host->frames, host->view, host->lp_host, err)) {
 		vm_destroy(vm);
 		return NULL;
 	}

@@ -43,7 +43,7 @@ struct vm_config {
 	unsigned ncpus;            /* 1..VM_MAX_CPUS */
 	unsigned slot_order;       /* backing order of the RAM slot (0, 9, 18) */
 	uint64_t host_bytes;       /* host memory; 0: 2 * ram + 1 GiB (capped by MAXPHYADDR) */
-	struct tlb_config tlb;     /* per vCPU */
+	struct tlb_config tlb;     /* per logical processor (a nested VM's vCPUs use their host's) */
 	bool tlb_set;              /* false: tlb_config_default() (la57 from feat) */
 };
 
@@ -75,6 +75,13 @@ struct vm_nest_host {
 	struct mem_port *port;
 	struct mem_port *view;
 	struct counters *counters;
+	/*
+	 * The VM whose vCPUs run this VM's (NULL: none): vCPU i uses vCPU i's
+	 * TLB (one TLB per logical processor, vcpu.h). It needs at least as
+	 * many vCPUs and must outlive none of them: the TLB is freed with
+	 * the last vCPU using it.
+	 */
+	struct vm *lp_host;
 };
 struct vm *vm_create_nested(const struct vm_config *cfg, const struct vm_nest_host *host, const char **err);
 
