@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "mmu/kpop_internal.h"
+#include "mmu/leaf_check.h"
 
 struct chk {
 	struct kpop *kp;
@@ -34,10 +35,8 @@ static int check_leaf(struct chk *c, unsigned mi, uint64_t gfn, uint64_t e)
 	struct kpop_mmu *m = &kp->mmus[mi];
 	uint32_t idx = kpop_rec_find(kp, m, gfn);
 	const struct kpop_rec *r;
-	struct gfn_info info;
-	uint64_t hfn = 0, bit = 0;
 	unsigned rights = kpt_leaf_rights(kp, e);
-	int st;
+	char why[160];
 
 	if (!idx)
 		return fail(c, "mmu %u: leaf for l2 gfn %#llx without a record", mi, (unsigned long long)gfn);
@@ -45,31 +44,15 @@ static int check_leaf(struct chk *c, unsigned mi, uint64_t gfn, uint64_t e)
 	if (r->mmu != mi || r->l2_gfn != gfn)
 		return fail(c, "mmu %u: record %u of l2 gfn %#llx names mmu %u gfn %#llx", mi, idx,
 			    (unsigned long long)gfn, r->mmu, (unsigned long long)r->l2_gfn);
-	st = memslots_gfn_peek(kp->cfg.l1_slots, r->l1_gfn, &hfn, &info);
-	if (st != MEMSLOT_OK)
-		return fail(c, "mmu %u: l2 gfn %#llx maps l1 gfn %#llx which is not backed L1 RAM (%d)", mi,
-			    (unsigned long long)gfn, (unsigned long long)r->l1_gfn, st);
-	if (kpt_leaf_hfn(kp, e) != hfn)
-		return fail(c, "mmu %u: l2 gfn %#llx maps frame %#llx, l1 gfn %#llx is frame %#llx", mi,
-			    (unsigned long long)gfn, (unsigned long long)kpt_leaf_hfn(kp, e),
-			    (unsigned long long)r->l1_gfn, (unsigned long long)hfn);
+	if (leaf_check_backing(kp->cfg.l1_slots, r->l1_gfn, 1, kpt_leaf_hfn(kp, e), rights & KPOP_PERM_W, true, why,
+			       sizeof(why)))
+		return fail(c, "mmu %u: l2 gfn %#llx: l1 gpa %s", mi, (unsigned long long)gfn, why);
 	if (!(rights & KPOP_PERM_R) || (rights & ~r->perms))
 		return fail(c, "mmu %u: l2 gfn %#llx rights %#x beyond perms %#x", mi, (unsigned long long)gfn, rights,
 			    r->perms);
-	if (rights & KPOP_PERM_W) {
-		if (info.slot.flags & MEMSLOT_F_READONLY)
-			return fail(c, "mmu %u: l2 gfn %#llx writable over a read-only L1 slot", mi,
-				    (unsigned long long)gfn);
-		if (kpop_track_count(kp, r->l1_gfn))
-			return fail(c, "mmu %u: l2 gfn %#llx writable over tracked l1 gfn %#llx", mi,
-				    (unsigned long long)gfn, (unsigned long long)r->l1_gfn);
-		if ((info.slot.flags & MEMSLOT_F_LOG_DIRTY) &&
-		    (memslots_dirty_get(kp->cfg.l1_slots, info.slot.id, r->l1_gfn - info.slot.base_gfn, 1, &bit) !=
-			     MEMSLOT_OK ||
-		     !(bit & 1)))
-			return fail(c, "mmu %u: l2 gfn %#llx writable over clean l1 gfn %#llx of a logging slot", mi,
-				    (unsigned long long)gfn, (unsigned long long)r->l1_gfn);
-	}
+	if ((rights & KPOP_PERM_W) && kpop_track_count(kp, r->l1_gfn))
+		return fail(c, "mmu %u: l2 gfn %#llx writable over tracked l1 gfn %#llx", mi, (unsigned long long)gfn,
+			    (unsigned long long)r->l1_gfn);
 	c->leaves++;
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "mmu/leaf_check.h"
 #include "mmu/nested_tdp_int.h"
 #include "mmu/tdp_internal.h"
 
@@ -57,38 +58,12 @@ static unsigned cmp_rights(const struct ntdp *n, unsigned r)
 
 static int check_backing(struct nchk *c, uint64_t gfn2, unsigned level, uint64_t gfn1, uint64_t hfn, bool writable)
 {
-	struct ntdp *n = c->n;
-	uint64_t pages = ntdp_level_pages(level), got = 0, bits = 0;
-	struct gfn_info info;
-	int st;
+	char why[160];
 
-	for (int end = 0; end < 2; end++) {
-		uint64_t i = end ? pages - 1 : 0;
-
-		st = memslots_gfn_peek(n->cfg.l1_slots, gfn1 + i, &got, &info);
-		if (st != MEMSLOT_OK || (info.slot.flags & MEMSLOT_F_MMIO))
-			return fail(c, "root %u: gpa2 %#llx maps gpa1 %#llx, which is not backed L1 RAM (%d)", c->root,
-				    (unsigned long long)((gfn2 + i) << 12), (unsigned long long)((gfn1 + i) << 12), st);
-		if (got != hfn + i)
-			return fail(c, "root %u: gpa2 %#llx maps frame %#llx, gpa1 %#llx is frame %#llx", c->root,
-				    (unsigned long long)((gfn2 + i) << 12), (unsigned long long)(hfn + i),
-				    (unsigned long long)((gfn1 + i) << 12), (unsigned long long)got);
-	}
-	if (level > 1 && !memslot_run_fits(&info.slot, gfn1, 9 * (level - 1)))
-		return fail(c, "root %u: level-%u leaf at gpa2 %#llx over gpa1 %#llx, not one backing run", c->root,
-			    level, (unsigned long long)(gfn2 << 12), (unsigned long long)(gfn1 << 12));
-	if (!writable)
-		return 0;
-	if (info.slot.flags & MEMSLOT_F_READONLY)
-		return fail(c, "root %u: gpa2 %#llx writable over read-only gpa1 %#llx", c->root,
-			    (unsigned long long)(gfn2 << 12), (unsigned long long)(gfn1 << 12));
-	if (!ntdp_table_free_range(n, gfn1, level))
+	if (leaf_check_backing(c->n->cfg.l1_slots, gfn1, level, hfn, writable, true, why, sizeof(why)))
+		return fail(c, "root %u: gpa2 %#llx: gpa1 %s", c->root, (unsigned long long)(gfn2 << 12), why);
+	if (writable && !ntdp_table_free_range(c->n, gfn1, level))
 		return fail(c, "root %u: gpa2 %#llx writable over an EPT12 table page near gpa1 %#llx", c->root,
-			    (unsigned long long)(gfn2 << 12), (unsigned long long)(gfn1 << 12));
-	if ((info.slot.flags & MEMSLOT_F_LOG_DIRTY) && pages == 1 &&
-	    (memslots_dirty_get(n->cfg.l1_slots, info.slot.id, gfn1 - info.slot.base_gfn, 1, &bits) != MEMSLOT_OK ||
-	     !(bits & 1)))
-		return fail(c, "root %u: gpa2 %#llx writable over clean gpa1 %#llx of a logging slot", c->root,
 			    (unsigned long long)(gfn2 << 12), (unsigned long long)(gfn1 << 12));
 	return 0;
 }

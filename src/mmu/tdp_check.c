@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "mmu/leaf_check.h"
 #include "mmu/tdp_internal.h"
 
 struct tchk {
@@ -42,39 +43,18 @@ static int fail(struct tchk *c, const char *fmt, ...)
 static int check_leaf(struct tchk *c, uint64_t gfn, unsigned level, uint64_t e)
 {
 	const struct tdp_mmu *t = c->t;
-	uint64_t pages = tdp_level_pages(level), hfn = pt_page_addr(&t->fmt, level, e) >> 12, got = 0, bits = 0;
 	bool w = pt_rights(&t->fmt, level, e) & RIGHT_W;
-	struct gfn_info info;
-	int st;
+	char why[160];
 
 	if (!t->cfg.slots)
 		return 0;
-	for (int end = 0; end < 2; end++) {
-		uint64_t i = end ? pages - 1 : 0;
-
-		st = memslots_gfn_peek(t->cfg.slots, gfn + i, &got, &info);
-		if (st != MEMSLOT_OK || (info.slot.flags & MEMSLOT_F_MMIO))
-			return fail(c, "gpa %#llx is mapped but is not backed RAM (%d)", (unsigned long long)((gfn + i) << 12),
-				    st);
-		if (got != hfn + i)
-			return fail(c, "gpa %#llx maps frame %#llx, its backing is frame %#llx",
-				    (unsigned long long)((gfn + i) << 12), (unsigned long long)(hfn + i),
-				    (unsigned long long)got);
-	}
-	if (level > 1 && !memslot_run_fits(&info.slot, gfn, 9 * (level - 1)))
-		return fail(c, "level-%u leaf at gpa %#llx is not one backing run", level, (unsigned long long)(gfn << 12));
-	if (!w)
-		return 0;
-	if (info.slot.flags & MEMSLOT_F_READONLY)
-		return fail(c, "gpa %#llx writable in a read-only slot", (unsigned long long)(gfn << 12));
-	if (level == 1 ? tdp_track_count(t, gfn) != 0
-		       : u64map_get(level == 2 ? &t->track.r2m : &t->track.r1g, gfn >> (9 * (level - 1)), NULL))
+	if (leaf_check_backing(t->cfg.slots, gfn, level, pt_page_addr(&t->fmt, level, e) >> 12, w,
+			       t->cfg.dirty_mode == TDP_DIRTY_WP, why, sizeof(why)))
+		return fail(c, "gpa %s", why);
+	if (w && (level == 1 ? tdp_track_count(t, gfn) != 0
+			     : u64map_get(level == 2 ? &t->track.r2m : &t->track.r1g, gfn >> (9 * (level - 1)), NULL)))
 		return fail(c, "level-%u leaf at gpa %#llx writable over a write-tracked page", level,
 			    (unsigned long long)(gfn << 12));
-	if ((info.slot.flags & MEMSLOT_F_LOG_DIRTY) && t->cfg.dirty_mode == TDP_DIRTY_WP && pages == 1 &&
-	    (memslots_dirty_get(t->cfg.slots, info.slot.id, gfn - info.slot.base_gfn, 1, &bits) != MEMSLOT_OK ||
-	     !(bits & 1)))
-		return fail(c, "gpa %#llx writable but clean in a logging slot", (unsigned long long)(gfn << 12));
 	return 0;
 }
 
